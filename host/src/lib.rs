@@ -1,0 +1,44 @@
+//! enrichbox: run threat-intelligence enrichment plugins as sandboxed
+//! WebAssembly components.
+//!
+//! An embedding platform builds one [`Runtime`], an [`Enricher`] per
+//! configured instance, and calls [`Enricher::lookup`]. The plugin can reach
+//! nothing but what the host grants: the instance's settings, a log, and
+//! HTTP requests to the instance's own origin, to which the host adds the
+//! API key itself.
+
+pub mod bindings;
+mod bundled;
+mod capabilities;
+pub mod cli;
+pub mod config;
+mod convert;
+mod lookup;
+mod outbound;
+pub mod outcome;
+mod plugin;
+pub mod render;
+mod runtime;
+pub mod secret;
+mod state;
+
+pub use config::{Config, InstanceConfig, Limits, PluginSource};
+pub use lookup::{ConnectionReport, Enricher, InstanceError};
+pub use outbound::OutboundRecord;
+pub use outcome::{ErrorKind, FindingOut, LookupError, LookupOutcome};
+pub use plugin::{Description, KindCost, LoadError, Plugin};
+pub use runtime::Runtime;
+
+/// The contract version this host implements.
+pub const CONTRACT: &str = "enrichbox:enrichment@0.1.0";
+
+/// Prints a warning to stderr once per process, however often it is raised.
+pub fn warn_once(message: &str) {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    let seen = SEEN.get_or_init(Default::default);
+    if seen.lock().expect("warnings poisoned").insert(message.to_string()) {
+        eprintln!("warning: {message}");
+    }
+}

@@ -1,0 +1,179 @@
+//! Sends one already-approved request: TCP, optional TLS, HTTP/1.1, with
+//! every wait bounded by the lookup's deadline and the body by a byte cap.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::uri::Scheme;
+use http::{Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
+use wasmtime_wasi_http::io::TokioIo;
+use wasmtime_wasi_http::{Error, WasiBody};
+
+/// Bounds for one request.
+#[derive(Clone, Copy, Debug)]
+pub struct SendLimits {
+    pub connect_timeout: Duration,
+    /// Nothing about this request may still be running after this instant.
+    pub deadline: Instant,
+    pub max_response_bytes: u64,
+}
+
+pub type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
+
+pub async fn send(
+    mut request: Request<WasiBody>,
+    tls: Arc<ClientConfig>,
+    limits: SendLimits,
+) -> Result<(Response<WasiBody>, IoFuture), Error> {
+    let uri = request.uri().clone();
+    let use_tls = uri.scheme() == Some(&Scheme::HTTPS);
+    let host = uri.host().ok_or(Error::HttpRequestUriInvalid)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let port = uri.port_u16().unwrap_or(if use_tls { 443 } else { 80 });
+
+    let connect_budget = limits.connect_timeout.min(remaining(limits.deadline));
+    let tcp = match tokio::time::timeout(connect_budget, TcpStream::connect((host.as_str(), port))).await {
+        Err(_) => return Err(Error::ConnectionTimeout),
+        Ok(Err(e)) => return Err(connect_error(e)),
+        Ok(Ok(tcp)) => tcp,
+    };
+
+    let io: Box<dyn IoStream> = if use_tls {
+        let name = match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => ServerName::from(ip),
+            Err(_) => ServerName::try_from(host.clone())?,
+        };
+        let handshake = tokio_rustls::TlsConnector::from(tls).connect(name, tcp);
+        match tokio::time::timeout(remaining(limits.deadline), handshake).await {
+            Err(_) => return Err(Error::ConnectionTimeout),
+            Ok(Err(e)) => return Err(tls_error(e)),
+            Ok(Ok(stream)) => Box::new(stream),
+        }
+    } else {
+        Box::new(tcp)
+    };
+
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+    let driver = tokio::spawn(connection);
+
+    // The request line carries only the path: the authority went into `Host`.
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    *request.uri_mut() = path.parse().map_err(|_| Error::HttpRequestUriInvalid)?;
+
+    let response = match tokio::time::timeout(remaining(limits.deadline), sender.send_request(request)).await {
+        Err(_) => {
+            driver.abort();
+            return Err(Error::ConnectionReadTimeout);
+        }
+        Ok(result) => result?,
+    };
+
+    let declared = response
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_response_bytes) {
+        driver.abort();
+        return Err(Error::HttpResponseBodySize(Some(limits.max_response_bytes)));
+    }
+
+    let response = response.map(|incoming| {
+        CappedBody {
+            inner: incoming,
+            received: 0,
+            max: limits.max_response_bytes,
+            deadline: Box::pin(tokio::time::sleep_until(limits.deadline)),
+        }
+        .boxed_unsync()
+    });
+    let io: IoFuture = Box::new(async move {
+        match driver.await {
+            Ok(result) => result.map_err(Error::from),
+            Err(_) => Ok(()),
+        }
+    });
+    Ok((response, io))
+}
+
+trait IoStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> IoStream for T {}
+
+fn remaining(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
+fn connect_error(e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::ConnectionRefused {
+        return Error::ConnectionRefused;
+    }
+    let text = e.to_string();
+    if text.contains("lookup") || text.contains("resolve") {
+        return Error::DnsError {
+            rcode: Some(text),
+            info_code: None,
+        };
+    }
+    Error::DestinationUnavailable
+}
+
+fn tls_error(e: std::io::Error) -> Error {
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        Some(rustls::Error::InvalidCertificate(_)) => Error::TlsCertificateError,
+        Some(rustls::Error::AlertReceived(alert)) => Error::TlsAlertReceived {
+            alert_id: Some(u8::from(*alert)),
+            alert_message: Some(format!("{alert:?}")),
+        },
+        _ => Error::TlsProtocolError,
+    }
+}
+
+/// A response body that fails once it passes `max` bytes or the deadline.
+struct CappedBody {
+    inner: hyper::body::Incoming,
+    received: u64,
+    max: u64,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl Body for CappedBody {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(Error::HttpResponseTimeout)));
+        }
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.received += data.len() as u64;
+                    if self.received > self.max {
+                        return Poll::Ready(Some(Err(Error::HttpResponseBodySize(Some(self.max)))));
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Error::from(e)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

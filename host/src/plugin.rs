@@ -1,0 +1,296 @@
+//! Loading a plugin component and calling it inside a fresh sandbox.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use enrichbox_indicator::Kind;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+
+use crate::bindings::{
+    AuthScheme, ConnectionStatus, EnrichError, Enrichment, Indicator, PluginInfo, ProviderPluginPre,
+};
+use crate::capabilities::{CappedOutput, Grant, LogLine};
+use crate::config::{Limits, PluginSource};
+use crate::convert::kind_from_wit;
+use crate::outbound::{GatePolicy, OutboundGate, OutboundRecord};
+use crate::runtime::Runtime;
+use crate::state::{HostState, InstanceView};
+
+/// What `describe` declared, checked and in host types.
+#[derive(Debug, Clone, Serialize)]
+pub struct Description {
+    pub name: String,
+    pub version: String,
+    pub provider: String,
+    pub kinds: Vec<KindCost>,
+    /// The header the host fills with the instance's API key, if any.
+    pub auth_header: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct KindCost {
+    #[serde(serialize_with = "crate::convert::serialize_kind")]
+    pub kind: Kind,
+    pub api_calls: u32,
+    pub quota_units: u32,
+}
+
+impl Description {
+    pub fn cost(&self, kind: Kind) -> Option<KindCost> {
+        self.kinds.iter().copied().find(|c| c.kind == kind)
+    }
+
+    pub fn supported_kinds(&self) -> Vec<Kind> {
+        self.kinds.iter().map(|c| c.kind).collect()
+    }
+}
+
+/// A compiled, linked plugin, ready to be instantiated many times.
+pub struct Plugin {
+    /// `bundled:threatfox` or the file path, for messages.
+    pub source: String,
+    pub sha256: String,
+    pub size: usize,
+    pub description: Description,
+    pre: ProviderPluginPre<HostState>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read the plugin {path}: {message}")]
+    Read { path: String, message: String },
+    #[error("no bundled plugin is named `{0}` (bundled: {list})", list = crate::bundled::NAMES.join(", "))]
+    UnknownBundled(String),
+    #[error("{plugin} is not a valid WebAssembly component: {message}")]
+    Compile { plugin: String, message: String },
+    #[error("{plugin} needs something this host does not grant: {message}")]
+    Unlinkable { plugin: String, message: String },
+    #[error("{plugin}: describe failed: {message}")]
+    Describe { plugin: String, message: String },
+}
+
+/// How a call into the sandbox ended, when it did not return normally.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SandboxFailure {
+    Timeout(Duration),
+    MemoryLimit(usize),
+    /// The guest trapped (panic, stack overflow, out-of-bounds...).
+    Trap(String),
+}
+
+impl std::fmt::Display for SandboxFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SandboxFailure::Timeout(t) => write!(f, "the plugin did not finish within {:.1}s", t.as_secs_f64()),
+            SandboxFailure::MemoryLimit(bytes) => {
+                write!(f, "the plugin tried to use more than {} MiB of memory", bytes >> 20)
+            }
+            SandboxFailure::Trap(why) => write!(f, "the plugin crashed: {why}"),
+        }
+    }
+}
+
+pub(crate) enum Call {
+    Describe,
+    Enrich(Indicator),
+    TestConnection,
+}
+
+pub(crate) enum Returned {
+    Describe(PluginInfo),
+    Enrich(Result<Enrichment, EnrichError>),
+    TestConnection(Result<ConnectionStatus, EnrichError>),
+}
+
+/// What one call produced, besides its return value: every outbound request
+/// and everything the plugin logged or printed.
+pub(crate) struct CallReport {
+    pub result: Result<Returned, SandboxFailure>,
+    pub requests: Vec<OutboundRecord>,
+    pub log: Vec<LogLine>,
+    pub output: String,
+}
+
+/// Everything a call's sandbox is given.
+pub(crate) struct CallSpec {
+    pub instance: Arc<InstanceView>,
+    pub grant: Grant,
+    pub policy: GatePolicy,
+    pub limits: Limits,
+}
+
+/// The most plugin stdout/stderr kept per call.
+const MAX_OUTPUT_BYTES: usize = 64 * 1024;
+
+impl Plugin {
+    pub async fn load(runtime: &Runtime, source: &PluginSource) -> Result<Plugin, LoadError> {
+        match source {
+            PluginSource::Bundled(name) => {
+                let bytes = crate::bundled::bytes(name).ok_or_else(|| LoadError::UnknownBundled(name.clone()))?;
+                Plugin::from_bytes(runtime, &format!("bundled:{name}"), bytes).await
+            }
+            PluginSource::File(path) => Plugin::from_file(runtime, path).await,
+        }
+    }
+
+    pub async fn from_file(runtime: &Runtime, path: &Path) -> Result<Plugin, LoadError> {
+        let bytes = std::fs::read(path).map_err(|e| LoadError::Read {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Plugin::from_bytes(runtime, &path.display().to_string(), &bytes).await
+    }
+
+    /// Compiles, links and asks the plugin to describe itself, in a sandbox
+    /// with no network.
+    pub async fn from_bytes(runtime: &Runtime, source: &str, bytes: &[u8]) -> Result<Plugin, LoadError> {
+        let component = Component::new(&runtime.engine, bytes).map_err(|e| LoadError::Compile {
+            plugin: source.to_string(),
+            message: format!("{e:#}"),
+        })?;
+        let instance_pre = runtime.linker.instantiate_pre(&component).map_err(|e| LoadError::Unlinkable {
+            plugin: source.to_string(),
+            message: format!("{e:#}"),
+        })?;
+        let pre = ProviderPluginPre::new(instance_pre).map_err(|e| LoadError::Unlinkable {
+            plugin: source.to_string(),
+            message: format!("it does not export the enrichbox provider interface: {e:#}"),
+        })?;
+        let mut plugin = Plugin {
+            source: source.to_string(),
+            sha256: hex::encode(Sha256::digest(bytes)),
+            size: bytes.len(),
+            description: Description {
+                name: String::new(),
+                version: String::new(),
+                provider: String::new(),
+                kinds: Vec::new(),
+                auth_header: None,
+            },
+            pre,
+        };
+        let describe_failed = |message: String| LoadError::Describe {
+            plugin: source.to_string(),
+            message,
+        };
+        let spec = CallSpec {
+            instance: Arc::new(InstanceView {
+                name: "describe".into(),
+                base_url: url::Url::parse("http://describe.invalid/").expect("static URL"),
+                verify_ssl: true,
+                enabled_kinds: Vec::new(),
+            }),
+            grant: Grant::Nothing,
+            policy: GatePolicy::no_network(),
+            limits: Limits {
+                timeout: Duration::from_secs(5),
+                ..Limits::default()
+            },
+        };
+        let report = plugin.call(runtime, spec, Call::Describe).await;
+        let info = match report.result {
+            Ok(Returned::Describe(info)) => info,
+            Ok(_) => unreachable!("describe returns a description"),
+            Err(failure) => return Err(describe_failed(failure.to_string())),
+        };
+        plugin.description = check_description(info).map_err(describe_failed)?;
+        Ok(plugin)
+    }
+
+    /// Runs `call` in a fresh store built from `spec`.
+    pub(crate) async fn call(&self, runtime: &Runtime, spec: CallSpec, call: Call) -> CallReport {
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let output = CappedOutput::new(MAX_OUTPUT_BYTES);
+        let gate = OutboundGate::new(spec.policy, runtime.tls.clone(), requests.clone());
+        let state = HostState::new(spec.instance, spec.grant, gate, &output, spec.limits.max_memory_bytes);
+        let timeout = spec.limits.timeout;
+        let mut store = runtime.store(state, timeout);
+        let run = async {
+            let bindings = self.pre.instantiate_async(&mut store).await?;
+            let provider = bindings.enrichbox_enrichment_provider();
+            Ok::<_, wasmtime::Error>(match &call {
+                Call::Describe => Returned::Describe(provider.call_describe(&mut store).await?),
+                Call::Enrich(indicator) => Returned::Enrich(provider.call_enrich(&mut store, indicator).await?),
+                Call::TestConnection => Returned::TestConnection(provider.call_test_connection(&mut store).await?),
+            })
+        };
+        // Epochs stop guest code; this stops a call parked in the host.
+        let result = match tokio::time::timeout(timeout, run).await {
+            Err(_) => Err(SandboxFailure::Timeout(timeout)),
+            Ok(Ok(returned)) => Ok(returned),
+            Ok(Err(error)) => Err(classify_trap(&error, timeout, spec.limits.max_memory_bytes)),
+        };
+        let log = std::mem::take(&mut store.data_mut().log.lines);
+        drop(store);
+        let (kept, discarded) = output.take();
+        let mut printed = String::from_utf8_lossy(&kept).into_owned();
+        if discarded > 0 {
+            printed.push_str(&format!("\n[{discarded} more bytes of plugin output discarded]"));
+        }
+        let requests = std::mem::take(&mut *requests.lock().expect("outbound log poisoned"));
+        CallReport {
+            result,
+            requests,
+            log,
+            output: printed,
+        }
+    }
+}
+
+fn classify_trap(error: &wasmtime::Error, timeout: Duration, max_memory: usize) -> SandboxFailure {
+    if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+        if *trap == wasmtime::Trap::Interrupt {
+            return SandboxFailure::Timeout(timeout);
+        }
+    }
+    let text = format!("{error:#}");
+    if text.contains("growing memory") || text.contains("memory minimum size") {
+        return SandboxFailure::MemoryLimit(max_memory);
+    }
+    let first_line = text.lines().next().unwrap_or("unknown trap").to_string();
+    SandboxFailure::Trap(first_line)
+}
+
+/// A plugin's description is input from untrusted code: check it.
+fn check_description(info: PluginInfo) -> Result<Description, String> {
+    let name = info.name.trim().to_string();
+    if name.is_empty() || name.len() > 64 {
+        return Err("the plugin name must be 1-64 characters".into());
+    }
+    if info.kinds.is_empty() {
+        return Err("the plugin supports no indicator kind".into());
+    }
+    let mut kinds: Vec<KindCost> = Vec::new();
+    for cost in &info.kinds {
+        let kind = kind_from_wit(cost.kind);
+        if kinds.iter().any(|k| k.kind == kind) {
+            return Err(format!("the kind `{kind}` is declared twice"));
+        }
+        if cost.api_calls > 100 || cost.quota_units > 100 {
+            return Err(format!("the cost declared for `{kind}` is above 100 calls or units"));
+        }
+        kinds.push(KindCost {
+            kind,
+            api_calls: cost.api_calls,
+            quota_units: cost.quota_units,
+        });
+    }
+    let auth_header = match info.auth {
+        AuthScheme::None => None,
+        AuthScheme::Header(name) => {
+            http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("`{name}` is not a valid header name"))?;
+            Some(name)
+        }
+    };
+    Ok(Description {
+        name,
+        version: info.version,
+        provider: info.provider,
+        kinds,
+        auth_header,
+    })
+}

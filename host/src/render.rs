@@ -1,0 +1,106 @@
+//! Printing outcomes: an aligned table for people, JSON for programs.
+
+use std::io::{self, Write};
+
+use crate::outcome::LookupOutcome;
+use crate::plugin::Description;
+
+/// Output formats of `lookup`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns, one row per finding.
+    Table,
+    /// One JSON array with an object per indicator.
+    Json,
+    /// One JSON object per line, per indicator.
+    Ndjson,
+}
+
+pub fn outcomes(out: &mut dyn Write, format: Format, outcomes: &[LookupOutcome]) -> io::Result<()> {
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, outcomes)?;
+            writeln!(out)
+        }
+        Format::Ndjson => {
+            for outcome in outcomes {
+                serde_json::to_writer(&mut *out, outcome)?;
+                writeln!(out)?;
+            }
+            Ok(())
+        }
+        Format::Table => table(out, outcomes),
+    }
+}
+
+fn table(out: &mut dyn Write, outcomes: &[LookupOutcome]) -> io::Result<()> {
+    let mut rows: Vec<[String; 4]> = vec![["INDICATOR".into(), "KIND".into(), "VERDICT".into(), "DETAILS".into()]];
+    for o in outcomes {
+        let kind = o.kind.clone().unwrap_or_else(|| "-".into());
+        if let Some(error) = &o.error {
+            rows.push([o.indicator.clone(), kind, "error".into(), format!("{}: {}", error.kind.as_str(), error.message)]);
+            continue;
+        }
+        let verdict = o.verdict.unwrap_or("unknown").to_string();
+        if o.findings.is_empty() {
+            rows.push([o.indicator.clone(), kind, verdict, format!("no record at {}", o.provider)]);
+            continue;
+        }
+        for (i, f) in o.findings.iter().enumerate() {
+            let mut details = vec![
+                f.malware_family.clone().unwrap_or_else(|| "unknown family".into()),
+                f.threat_type.clone(),
+                format!("confidence {}", f.confidence),
+                format!("{} {}", if f.relation == "linked" { "linked" } else { "as" }, f.matched_ioc),
+            ];
+            if let Some(seen) = &f.first_seen {
+                details.push(format!("first seen {}", seen.get(..10).unwrap_or(seen)));
+            }
+            if let Some(link) = &f.permalink {
+                details.push(link.clone());
+            }
+            let (indicator, kind, verdict) = if i == 0 {
+                (o.indicator.clone(), kind.clone(), verdict.clone())
+            } else {
+                (String::new(), String::new(), String::new())
+            };
+            rows.push([indicator, kind, verdict, details.join(" | ")]);
+        }
+    }
+    let widths: Vec<usize> = (0..3)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for row in rows {
+        writeln!(
+            out,
+            "{:w0$}  {:w1$}  {:w2$}  {}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        )?;
+    }
+    Ok(())
+}
+
+pub fn description(out: &mut dyn Write, d: &Description, sha256: &str, size: usize) -> io::Result<()> {
+    writeln!(out, "plugin     {} {}", d.name, d.version)?;
+    writeln!(out, "provider   {}", d.provider)?;
+    writeln!(
+        out,
+        "auth       {}",
+        d.auth_header
+            .as_ref()
+            .map_or("none".to_string(), |h| format!("`{h}` header, added by the host"))
+    )?;
+    writeln!(out, "sha256     {sha256}")?;
+    writeln!(out, "size       {size} bytes")?;
+    writeln!(out, "kinds      KIND    API CALLS  QUOTA UNITS")?;
+    for k in &d.kinds {
+        writeln!(out, "           {:6}  {:9}  {}", k.kind.as_str(), k.api_calls, k.quota_units)?;
+    }
+    Ok(())
+}
