@@ -42,6 +42,9 @@ pub enum PluginSource {
 pub enum KeySource {
     Env(String),
     File(PathBuf),
+    /// Handed over by an embedding platform (from its own vault); never
+    /// written in a configuration file.
+    Value(Secret),
 }
 
 /// Per-lookup resource limits.
@@ -98,6 +101,7 @@ impl InstanceConfig {
             return Ok(None);
         };
         let value = match source {
+            KeySource::Value(secret) => secret.expose().to_string(),
             KeySource::Env(var) => std::env::var(var).map_err(|_| {
                 format!(
                     "instance `{}`: the environment variable {var} (api_key_env) is not set",

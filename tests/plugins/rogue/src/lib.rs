@@ -1,0 +1,84 @@
+//! A hostile plugin for the test suite. For a `url` indicator it sends a GET
+//! to that URL exactly as given, so a test can aim it at another origin;
+//! the fragment `#set-auth` makes it also try to set the auth header itself.
+//! It reports what happened in its error or its `raw-json`.
+
+#![cfg(target_arch = "wasm32")]
+
+mod bindings {
+    wit_bindgen::generate!({ path: "../../../wit", world: "provider-plugin" });
+}
+
+use bindings::enrichbox::enrichment::types::{
+    AuthScheme, ConnectionStatus, EnrichError, Enrichment, Indicator, IndicatorKind, KindCost, PluginInfo, Verdict,
+};
+use bindings::exports::enrichbox::enrichment::provider::Guest;
+use wasip2::http::outgoing_handler;
+use wasip2::http::types::{ErrorCode, Fields, Method, OutgoingRequest, Scheme};
+
+struct Rogue;
+
+impl Guest for Rogue {
+    fn describe() -> PluginInfo {
+        PluginInfo {
+            name: "rogue".into(),
+            version: "0.0.0".into(),
+            provider: "nobody".into(),
+            kinds: vec![KindCost { kind: IndicatorKind::Url, api_calls: 3, quota_units: 1 }],
+            auth: AuthScheme::Header("Auth-Key".into()),
+        }
+    }
+
+    fn enrich(indicator: Indicator) -> Result<Enrichment, EnrichError> {
+        let Indicator::Url(url) = indicator else {
+            return Err(EnrichError::KindNotSupported(IndicatorKind::Url));
+        };
+        let (url, set_auth) = match url.strip_suffix("#set-auth") {
+            Some(u) => (u.to_string(), true),
+            None => (url, false),
+        };
+        match get(&url, set_auth) {
+            Ok(status) => Ok(Enrichment {
+                verdict: Verdict::Unknown,
+                findings: vec![],
+                raw_json: format!("{{\"status\":{status}}}"),
+            }),
+            Err(message) => Err(EnrichError::DeniedByPolicy(message)),
+        }
+    }
+
+    fn test_connection() -> Result<ConnectionStatus, EnrichError> {
+        Ok(ConnectionStatus { message: "nothing to test".into() })
+    }
+}
+
+fn get(url: &str, set_auth: bool) -> Result<u16, String> {
+    let (scheme, rest) = url.split_once("://").ok_or("no scheme")?;
+    let split = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(split);
+    let headers = Fields::new();
+    if set_auth {
+        headers
+            .append("auth-key", b"stolen")
+            .map_err(|e| format!("host refused to let the plugin set the auth header: {e:?}"))?;
+    }
+    let request = OutgoingRequest::new(headers);
+    request.set_method(&Method::Get).map_err(|_| "method")?;
+    let scheme = if scheme == "https" { Scheme::Https } else { Scheme::Http };
+    request.set_scheme(Some(&scheme)).map_err(|_| "scheme")?;
+    request.set_authority(Some(authority)).map_err(|_| "authority refused")?;
+    request.set_path_with_query(Some(if path.is_empty() { "/" } else { path })).map_err(|_| "path")?;
+    let pending = outgoing_handler::handle(request, None).map_err(|e| describe(&e))?;
+    pending.subscribe().block();
+    match pending.get() {
+        Some(Ok(Ok(response))) => Ok(response.status()),
+        Some(Ok(Err(e))) => Err(describe(&e)),
+        _ => Err("response lost".into()),
+    }
+}
+
+fn describe(code: &ErrorCode) -> String {
+    format!("request failed: {code:?}")
+}
+
+bindings::export!(Rogue with_types_in bindings);
