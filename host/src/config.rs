@@ -104,7 +104,7 @@ impl InstanceConfig {
             KeySource::Value(secret) => secret.expose().to_string(),
             KeySource::Env(var) => std::env::var(var).map_err(|_| {
                 format!(
-                    "instance `{}`: the environment variable {var} (api_key_env) is not set",
+                    "instance `{}`: the environment variable {var} is not set (api_key_env)",
                     self.name
                 )
             })?,

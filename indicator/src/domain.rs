@@ -6,6 +6,12 @@
 /// ending with `-`, a top-level label that is not all digits, 253 bytes at most.
 /// Internationalized names must be given in their `xn--` form.
 pub fn validate_domain(text: &str) -> Result<String, String> {
+    validate_host_name(text, 2)
+}
+
+/// The same rules with a chosen minimum number of labels: URLs may name a
+/// single-label host (`http://intranet/`), a domain indicator may not.
+pub(crate) fn validate_host_name(text: &str, min_labels: usize) -> Result<String, String> {
     let lower = text.to_ascii_lowercase();
     let name = lower.strip_suffix('.').unwrap_or(&lower);
     if name.is_empty() {
@@ -18,7 +24,7 @@ pub fn validate_domain(text: &str) -> Result<String, String> {
         return Err("it contains non-ASCII characters; give internationalized names in their xn-- form".into());
     }
     let labels: Vec<&str> = name.split('.').collect();
-    if labels.len() < 2 {
+    if labels.len() < min_labels {
         return Err("a domain needs at least two labels, like example.com".into());
     }
     for label in &labels {
@@ -39,7 +45,7 @@ pub fn validate_domain(text: &str) -> Result<String, String> {
         }
     }
     let tld = labels[labels.len() - 1];
-    if tld.bytes().all(|b| b.is_ascii_digit()) {
+    if labels.len() > 1 && tld.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("the top-level label `{tld}` is all digits"));
     }
     Ok(name.to_string())

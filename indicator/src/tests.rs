@@ -64,6 +64,8 @@ fn parse_as_checks_the_requested_kind() {
     assert!(parse_as(Kind::Hash, &"g".repeat(32)).is_err());
     assert_eq!(parse_as(Kind::Domain, "1.example").unwrap().value(), "1.example");
     assert_eq!(Kind::Url, parse_as(Kind::Url, "https://1.2.3.4/a").unwrap().kind());
+    assert_eq!(detected("http://Intranet:8080/x"), (Kind::Url, "http://intranet:8080/x".into()));
+    assert!(parse_as(Kind::Domain, "intranet").is_err());
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! URL validation for indicators: absolute http(s) URLs only.
 
-use crate::{InvalidIndicator, shorten, validate_domain};
+use crate::domain::validate_host_name;
+use crate::{InvalidIndicator, shorten};
 
 /// Checks `text` is `http://` or `https://` followed by a valid host (name or
 /// IP literal, optional port), and lowercases the scheme and host; path, query
@@ -36,7 +37,7 @@ pub(crate) fn normalize_url(text: &str) -> Result<String, InvalidIndicator> {
     } else if host.parse::<std::net::Ipv4Addr>().is_ok() {
         host.to_string()
     } else {
-        validate_domain(host).map_err(|why| invalid(&format!("bad host `{host}`: {why}")))?
+        validate_host_name(host, 1).map_err(|why| invalid(&format!("bad host `{host}`: {why}")))?
     };
     let userinfo = match authority.rsplit_once('@') {
         Some((userinfo, _)) => format!("{userinfo}@"),

@@ -116,6 +116,11 @@ pub fn parse_envelope(query: &Query, body: &[u8]) -> Result<Envelope, ResponseEr
                 records: records.clone(),
                 raw,
             }),
+            // `types` answers with a map of threat types, not records.
+            Some(Value::Object(_)) if *query == Query::Types => Ok(Envelope {
+                records: Vec::new(),
+                raw,
+            }),
             _ => Err(ResponseError::Malformed(format!(
                 "ThreatFox said `ok` to {} but `data` is not a list of records",
                 query.name()
@@ -187,6 +192,13 @@ mod tests {
             };
             assert_eq!(got, expected, "{status}");
         }
+    }
+
+    #[test]
+    fn types_answers_with_a_map() {
+        let body = br#"{"query_status":"ok","data":{"1":{"ioc_type":"url"}}}"#;
+        assert!(parse_envelope(&Query::Types, body).is_ok());
+        assert!(parse_envelope(&Query::SearchIoc("x".into()), body).is_err());
     }
 
     #[test]

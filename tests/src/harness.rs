@@ -42,16 +42,3 @@ pub fn rogue_instance(mock: &MockThreatFox) -> InstanceConfig {
     instance.plugin = PluginSource::File(PathBuf::from(ROGUE_WASM));
     instance
 }
-
-/// The `enrichbox` binary built next to the running test executable.
-pub fn enrichbox_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
-    let binary = dir.join(format!("enrichbox{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        binary.exists(),
-        "{} is missing: run the suite with `cargo test --workspace`, which builds it",
-        binary.display()
-    );
-    binary
-}

@@ -1,0 +1,191 @@
+//! The `enrichbox` binary as a user runs it, against the local ThreatFox
+//! mock: configuration file, output formats, exit codes, and messages for
+//! bad input. These live in the host package so that cargo builds the very
+//! binary they run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use enrichbox_tests::mock::dataset::{C2_DOMAIN, C2_IP, SAMPLE_MD5};
+use enrichbox_tests::mock::{Behavior, MockThreatFox};
+use serde_json::Value;
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+/// A config file with one instance aimed at `mock`, its key in the
+/// environment variable TEST_TF_KEY.
+fn setup(mock: &MockThreatFox, extra: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("enrichbox.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[instance]]\nname = \"Local_TF\"\nbase_url = \"{}\"\napi_key_env = \"TEST_TF_KEY\"\n{extra}",
+            mock.base_url()
+        ),
+    )
+    .unwrap();
+    Setup { _dir: dir, config }
+}
+
+fn run(config: &Path, key: &str, args: &[&str]) -> Output {
+    Command::new(enrichbox_binary())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("TEST_TF_KEY", key)
+        .env_remove("ENRICHBOX_CONFIG")
+        .output()
+        .expect("enrichbox runs")
+}
+
+fn enrichbox_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_enrichbox")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn lookup_json_has_one_object_per_indicator_and_exit_zero() {
+    let mock = MockThreatFox::start("cli-key");
+    let s = setup(&mock, "");
+    let output = run(&s.config, "cli-key", &["lookup", "--format", "json", C2_IP, "203.0.113.9", SAMPLE_MD5]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let results: Value = serde_json::from_str(&stdout(&output)).expect("JSON array");
+    let results = results.as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    let first = &results[0];
+    for field in ["indicator", "kind", "instance", "provider", "verdict", "findings", "error"] {
+        assert!(first.get(field).is_some(), "missing {field} in {first}");
+    }
+    assert_eq!(first["indicator"], C2_IP);
+    assert_eq!(first["kind"], "ip");
+    assert_eq!(first["instance"], "Local_TF");
+    assert_eq!(first["verdict"], "malicious");
+    assert_eq!(first["error"], Value::Null);
+    assert_eq!(first["findings"][0]["matched_ioc"], format!("{C2_IP}:443"));
+    assert_eq!(results[1]["verdict"], "unknown");
+    assert_eq!(results[2]["findings"].as_array().unwrap().len(), 2);
+    assert!(first.get("raw").is_none(), "raw only with --raw");
+}
+
+#[test]
+fn any_failed_lookup_makes_the_exit_code_nonzero() {
+    let mock = MockThreatFox::start("cli-key");
+    let s = setup(&mock, "");
+    let output = run(&s.config, "cli-key", &["lookup", "--format", "ndjson", C2_DOMAIN, "not!valid"]);
+    assert_eq!(output.status.code(), Some(1));
+    let lines: Vec<Value> = stdout(&output).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "the good result is still printed");
+    assert_eq!(lines[0]["verdict"], "malicious");
+    assert_eq!(lines[1]["error"]["kind"], "invalid-indicator");
+    assert_eq!(lines[1]["verdict"], Value::Null);
+}
+
+#[test]
+fn the_table_shows_verdicts_and_errors_readably() {
+    let mock = MockThreatFox::start("cli-key");
+    let s = setup(&mock, "");
+    mock.set_behavior(Behavior::RateLimited(Some("60".into())));
+    let output = run(&s.config, "cli-key", &["lookup", C2_IP]);
+    assert_eq!(output.status.code(), Some(1));
+    let table = stdout(&output);
+    assert!(table.starts_with("INDICATOR"), "{table}");
+    assert!(table.contains("rate-limited") && table.contains("retry after 60"), "{table}");
+
+    mock.set_behavior(Behavior::Normal);
+    let output = run(&s.config, "cli-key", &["lookup", C2_IP]);
+    assert!(output.status.success());
+    assert!(stdout(&output).contains("malicious") && stdout(&output).contains("Cobalt Strike"));
+}
+
+#[test]
+fn a_bad_config_names_the_file_the_instance_and_the_field() {
+    let mock = MockThreatFox::start("cli-key");
+    let s = setup(&mock, "verify_sll = false\n");
+    let output = run(&s.config, "cli-key", &["lookup", C2_IP]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(message.contains(&s.config.display().to_string()), "{message}");
+    assert!(message.contains("instance `Local_TF`") && message.contains("verify_sll"), "{message}");
+    assert_eq!(mock.request_count(), 0);
+}
+
+#[test]
+fn a_missing_key_variable_is_reported_without_running_anything() {
+    let mock = MockThreatFox::start("cli-key");
+    let s = setup(&mock, "");
+    let output = Command::new(enrichbox_binary())
+        .args(["--config", s.config.to_str().unwrap(), "lookup", C2_IP])
+        .env_remove("TEST_TF_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("TEST_TF_KEY is not set"), "{}", stderr(&output));
+    assert_eq!(mock.request_count(), 0);
+}
+
+#[test]
+fn a_missing_config_file_says_where_it_looked() {
+    let output = Command::new(enrichbox_binary())
+        .args(["--config", "/nonexistent/enrichbox.toml", "lookup", C2_IP])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("/nonexistent/enrichbox.toml"), "{}", stderr(&output));
+}
+
+#[test]
+fn test_connection_reports_success_and_rejected_credentials() {
+    let mock = MockThreatFox::start("cli-key");
+    let s = setup(&mock, "");
+    let ok = run(&s.config, "cli-key", &["test-connection"]);
+    assert!(ok.status.success(), "{}{}", stdout(&ok), stderr(&ok));
+    assert!(stdout(&ok).starts_with("ok:"), "{}", stdout(&ok));
+
+    let bad = run(&s.config, "wrong-key", &["test-connection", "--json"]);
+    assert_eq!(bad.status.code(), Some(1));
+    let report: Value = serde_json::from_str(&stdout(&bad)).unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["error"]["kind"], "credentials-rejected");
+}
+
+#[test]
+fn describe_prints_kinds_costs_and_auth() {
+    let output = Command::new(enrichbox_binary()).args(["describe", "--json"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let description: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(description["contract"], "enrichbox:enrichment@0.1.0");
+    assert_eq!(description["description"]["provider"], "abuse.ch ThreatFox");
+    assert_eq!(description["description"]["kinds"][3], serde_json::json!({"kind": "hash", "api_calls": 2, "quota_units": 2}));
+    let unknown = Command::new(enrichbox_binary()).args(["describe", "nosuch"]).output().unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("no bundled plugin is named `nosuch`"), "{}", stderr(&unknown));
+}
+
+#[test]
+fn the_key_never_appears_in_any_output_even_when_echoed() {
+    let key = "cli-secret-7d3e9a";
+    let mock = MockThreatFox::start(key);
+    mock.set_behavior(Behavior::EchoKey);
+    let s = setup(&mock, "");
+    for args in [
+        vec!["-v", "lookup", "--format", "json", "--raw", C2_IP],
+        vec!["-v", "lookup", C2_IP],
+        vec!["-v", "test-connection", "--json"],
+    ] {
+        let output = run(&s.config, key, &args);
+        let all = format!("{}{}", stdout(&output), stderr(&output));
+        assert!(!all.contains(key), "{args:?} leaked the key: {all}");
+        assert!(all.contains("[REDACTED]"), "{args:?}: {all}");
+    }
+}

@@ -1,0 +1,203 @@
+//! Every way ThreatFox, the network, or the input can fail maps to its own
+//! error kind, never to an empty "ok", and the next lookup still works.
+
+use std::time::Duration;
+
+use enrichbox::{ErrorKind, LookupOutcome};
+use enrichbox_tests::harness::{enricher, instance_for};
+use enrichbox_tests::mock::dataset::{C2_DOMAIN, C2_IP, SAMPLE_MD5};
+use enrichbox_tests::mock::{Behavior, MockThreatFox};
+
+async fn look_up_while(behavior: Behavior, input: &str) -> (LookupOutcome, MockThreatFox) {
+    let mock = MockThreatFox::start("k1");
+    mock.set_behavior(behavior);
+    let mut instance = instance_for(&mock);
+    instance.limits.timeout = Duration::from_secs(2);
+    instance.limits.max_response_bytes = 1 << 20;
+    let outcome = enricher(instance).await.lookup(input, None).await;
+    (outcome, mock)
+}
+
+fn error_of(outcome: &LookupOutcome) -> (ErrorKind, String) {
+    let error = outcome
+        .error
+        .as_ref()
+        .unwrap_or_else(|| panic!("expected an error, got verdict {:?}", outcome.verdict));
+    assert_eq!(outcome.verdict, None, "a failed lookup has no verdict");
+    (error.kind, error.message.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_failures_map_to_their_error_kinds() {
+    let cases = [
+        (Behavior::HttpStatus(401), ErrorKind::CredentialsRejected, Some(401)),
+        (Behavior::HttpStatus(403), ErrorKind::CredentialsRejected, Some(403)),
+        (Behavior::HttpStatus(500), ErrorKind::UpstreamUnavailable, Some(500)),
+        (Behavior::HttpStatus(503), ErrorKind::UpstreamUnavailable, Some(503)),
+        (Behavior::HttpStatus(502), ErrorKind::UpstreamUnavailable, Some(502)),
+    ];
+    for (behavior, kind, status) in cases {
+        let (outcome, _mock) = look_up_while(behavior.clone(), C2_IP).await;
+        let (got, message) = error_of(&outcome);
+        assert_eq!(got, kind, "{behavior:?}: {message}");
+        if kind == ErrorKind::UpstreamUnavailable {
+            assert_eq!(outcome.error.as_ref().unwrap().http_status.map(i32::from), status.map(i32::from));
+        }
+        assert!(message.contains(&status.unwrap().to_string()), "{behavior:?}: {message}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_or_wrong_key_is_credentials_rejected() {
+    let mock = MockThreatFox::start("right-key");
+    let mut instance = instance_for(&mock);
+    instance.key_source = Some(enrichbox::config::KeySource::Value(enrichbox::secret::Secret::new("wrong-key")));
+    let outcome = enricher(instance).await.lookup(C2_IP, None).await;
+    assert_eq!(error_of(&outcome).0, ErrorKind::CredentialsRejected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limiting_carries_retry_after_when_given() {
+    let (outcome, _m) = look_up_while(Behavior::RateLimited(Some("30".into())), C2_IP).await;
+    assert_eq!(error_of(&outcome).0, ErrorKind::RateLimited);
+    assert_eq!(outcome.error.unwrap().retry_after_seconds, Some(30));
+
+    let (outcome, _m) = look_up_while(Behavior::RateLimited(None), C2_IP).await;
+    assert_eq!(error_of(&outcome).0, ErrorKind::RateLimited);
+    assert_eq!(outcome.error.unwrap().retry_after_seconds, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_query_status_maps_to_its_error_kind() {
+    let cases = [
+        ("illegal_search_term", ErrorKind::InvalidIndicator),
+        ("illegal_hash", ErrorKind::InvalidIndicator),
+        ("illegl_hash", ErrorKind::InvalidIndicator),
+        ("unknown_auth_key", ErrorKind::CredentialsRejected),
+        ("no_json", ErrorKind::MalformedResponse),
+        ("unknown_operation", ErrorKind::MalformedResponse),
+        ("brand_new_status", ErrorKind::MalformedResponse),
+    ];
+    for (status, kind) in cases {
+        let (outcome, _m) = look_up_while(Behavior::QueryStatus(status.into()), C2_DOMAIN).await;
+        let (got, message) = error_of(&outcome);
+        assert_eq!(got, kind, "{status}: {message}");
+        assert!(message.contains(status), "{status}: {message}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_answers_are_errors_not_empty_results() {
+    let (outcome, _m) = look_up_while(Behavior::MalformedJson, C2_DOMAIN).await;
+    let (kind, message) = error_of(&outcome);
+    assert_eq!(kind, ErrorKind::MalformedResponse);
+    assert!(message.contains("not JSON"), "{message}");
+
+    let (outcome, _m) = look_up_while(Behavior::BrokenRecord, C2_DOMAIN).await;
+    let (kind, message) = error_of(&outcome);
+    assert_eq!(kind, ErrorKind::MalformedResponse);
+    assert!(message.contains("`ioc`"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_answer_is_cut_off_with_a_clear_error() {
+    let (outcome, _m) = look_up_while(Behavior::Oversized(3 << 20), C2_DOMAIN).await;
+    let (kind, message) = error_of(&outcome);
+    assert_eq!(kind, ErrorKind::MalformedResponse);
+    assert!(message.contains("limit") && message.contains(&(1u64 << 20).to_string()), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_provider_times_out_within_the_lookup_deadline() {
+    let started = std::time::Instant::now();
+    let (outcome, _m) = look_up_while(Behavior::Slow(Duration::from_secs(8)), C2_DOMAIN).await;
+    assert_eq!(error_of(&outcome).0, ErrorKind::Timeout);
+    assert!(started.elapsed() < Duration::from_secs(6), "took {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_provider_is_upstream_unavailable() {
+    // Bind and drop a listener to get a port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mock = MockThreatFox::start("k1");
+    let mut instance = instance_for(&mock);
+    instance.base_url = url::Url::parse(&format!("http://127.0.0.1:{port}/api/v1/")).unwrap();
+    let outcome = enricher(instance).await.lookup(C2_DOMAIN, None).await;
+    let (kind, message) = error_of(&outcome);
+    assert_eq!(kind, ErrorKind::UpstreamUnavailable);
+    assert!(message.contains("refused"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_input_is_rejected_before_any_request() {
+    let mock = MockThreatFox::start("k1");
+    let enricher = enricher(instance_for(&mock)).await;
+    for input in ["", "not an indicator", "1.2.3.4:80", "ftp://x.example/", "zz", &"g".repeat(64)] {
+        let outcome = enricher.lookup(input, None).await;
+        let (kind, message) = error_of(&outcome);
+        assert_eq!(kind, ErrorKind::InvalidIndicator, "{input:?}");
+        assert!(!message.is_empty());
+    }
+    assert_eq!(mock.request_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kind_not_enabled_is_refused_before_the_plugin_runs() {
+    let mock = MockThreatFox::start("k1");
+    let mut instance = instance_for(&mock);
+    instance.enabled_kinds = Some(vec![enrichbox_indicator::Kind::Ip]);
+    let enricher = enricher(instance).await;
+    let outcome = enricher.lookup(C2_DOMAIN, None).await;
+    let (kind, message) = error_of(&outcome);
+    assert_eq!(kind, ErrorKind::KindNotPermitted);
+    assert!(message.contains("domain") && message.contains("enabled_kinds"), "{message}");
+    assert_eq!(mock.request_count(), 0);
+    assert!(enricher.lookup(C2_IP, None).await.error.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enabling_a_kind_the_plugin_lacks_is_a_configuration_error() {
+    // Every kind is supported by ThreatFox; the rogue plugin supports URLs only.
+    let mock = MockThreatFox::start("k1");
+    let mut instance = enrichbox_tests::harness::rogue_instance(&mock);
+    instance.enabled_kinds = Some(vec![enrichbox_indicator::Kind::Hash]);
+    let error = enrichbox::Enricher::new(enrichbox_tests::harness::runtime(), instance)
+        .await
+        .err()
+        .expect("refused");
+    let message = error.to_string();
+    assert!(message.contains("`hash`") && message.contains("does not support"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_host_serves_normally_after_every_failure() {
+    let mock = MockThreatFox::start("k1");
+    let mut instance = instance_for(&mock);
+    instance.limits.timeout = Duration::from_secs(1);
+    let enricher = enricher(instance).await;
+    for behavior in [
+        Behavior::HttpStatus(500),
+        Behavior::MalformedJson,
+        Behavior::Slow(Duration::from_secs(3)),
+        Behavior::QueryStatus("no_json".into()),
+    ] {
+        mock.set_behavior(behavior.clone());
+        assert!(enricher.lookup(SAMPLE_MD5, None).await.error.is_some(), "{behavior:?}");
+        mock.set_behavior(Behavior::Normal);
+        let outcome = enricher.lookup(SAMPLE_MD5, None).await;
+        assert!(outcome.error.is_none(), "after {behavior:?}: {:?}", outcome.error);
+        assert_eq!(outcome.findings.len(), 2);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_echoed_by_the_provider_is_redacted() {
+    let mock = MockThreatFox::start("super-secret-key-123");
+    mock.set_behavior(Behavior::EchoKey);
+    let outcome = enricher(instance_for(&mock)).await.lookup(C2_IP, None).await;
+    let (kind, message) = error_of(&outcome);
+    assert_eq!(kind, ErrorKind::CredentialsRejected);
+    assert!(message.contains("[REDACTED]"), "{message}");
+    let everything = format!("{}{:?}{:?}{}", serde_json::to_string(&outcome).unwrap(), outcome.requests, outcome.log, outcome.output);
+    assert!(!everything.contains("super-secret-key-123"), "{everything}");
+}
