@@ -43,8 +43,10 @@ pub fn post_json(url: &str, body: &str) -> Result<Reply, TransportError> {
         .body()
         .map_err(|_| TransportError::Unavailable("could not open the request body".into()))?;
     let pending = outgoing_handler::handle(request, None).map_err(|e| describe_error(&e))?;
-    write_body(&outgoing, body.as_bytes())?;
-    OutgoingBody::finish(outgoing, None).map_err(|e| describe_error(&e))?;
+    // When the connection fails, writing the body fails first, but only the
+    // response future knows why (refused, TLS, timeout...): prefer its error.
+    let written = write_body(&outgoing, body.as_bytes())
+        .and_then(|()| OutgoingBody::finish(outgoing, None).map_err(|e| describe_error(&e)));
 
     pending.subscribe().block();
     let response = match pending.get() {
@@ -54,6 +56,7 @@ pub fn post_json(url: &str, body: &str) -> Result<Reply, TransportError> {
             return Err(TransportError::Unavailable("the response was lost by the host".into()));
         }
     };
+    written?;
     let status = response.status();
     let retry_after = response
         .headers()

@@ -117,8 +117,9 @@ async fn a_slow_provider_times_out_within_the_lookup_deadline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_provider_is_upstream_unavailable() {
-    // Bind and drop a listener to get a port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // Port 1 (tcpmux) is outside the ephemeral range, so no concurrently
+    // started mock can take it; nothing listens there.
+    let port = 1;
     let mock = MockThreatFox::start("k1");
     let mut instance = instance_for(&mock);
     instance.base_url = url::Url::parse(&format!("http://127.0.0.1:{port}/api/v1/")).unwrap();
