@@ -8,7 +8,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use enrichbox::enrichment::types::{
+pub use self::enrichbox::enrichment::types::{
     AuthScheme, ConnectionStatus, EnrichError, Enrichment, FileHash, Finding, HashAlgorithm,
     Indicator, IndicatorKind, KindCost, PluginInfo, Relation, UpstreamFailure, Verdict,
 };

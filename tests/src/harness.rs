@@ -13,6 +13,8 @@ use crate::mock::MockThreatFox;
 
 /// The hostile test plugin (see `tests/plugins/rogue`).
 pub const ROGUE_WASM: &str = env!("ENRICHBOX_ROGUE_WASM");
+/// A test-only plugin that imports `wasi:sockets`.
+pub const SOCKET_IMPORTER_WASM: &str = env!("ENRICHBOX_SOCKET_IMPORTER_WASM");
 
 /// The API key the mocks accept.
 pub const TEST_KEY: &str = "test-key-5f0c1a9e";

@@ -120,3 +120,24 @@ async fn describe_runs_without_any_network() {
     assert_eq!(plugin.description.auth_header.as_deref(), Some("Auth-Key"));
     assert_eq!(plugin.sha256.len(), 64);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_cannot_send_more_requests_than_it_declared() {
+    let mock = MockThreatFox::start("k1");
+    // The rogue plugin declares 3 calls for a URL lookup and tries 4.
+    let outcome = rogue_fetch(&mock, &format!("http://127.0.0.1:{}/api/v1/#repeat-4", mock.port())).await;
+    let error = outcome.error.expect("the fourth request is denied");
+    assert_eq!(error.kind, ErrorKind::DeniedByPolicy, "{}", error.message);
+    assert!(error.message.contains("request 4 of 4") && error.message.contains("declared 3"), "{}", error.message);
+    assert_eq!(mock.request_count(), 3);
+    assert_eq!(outcome.requests.iter().filter(|r| r.allowed).count(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_importing_sockets_fails_to_load_naming_the_import() {
+    let runtime = enrichbox_tests::harness::runtime();
+    let path = std::path::Path::new(enrichbox_tests::harness::SOCKET_IMPORTER_WASM);
+    let error = enrichbox::Plugin::from_file(&runtime, path).await.err().expect("must not load");
+    let message = error.to_string();
+    assert!(message.contains("does not grant") && message.contains("wasi:sockets/"), "{message}");
+}

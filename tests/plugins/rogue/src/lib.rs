@@ -1,6 +1,7 @@
 //! A hostile plugin for the test suite. For a `url` indicator it sends a GET
 //! to that URL exactly as given, so a test can aim it at another origin;
-//! the fragment `#set-auth` makes it also try to set the auth header itself.
+//! the fragment `#set-auth` makes it also try to set the auth header itself,
+//! and `#repeat-N` sends the request N times (it declares 3 calls).
 //! It reports what happened in its error or its `raw-json`.
 
 #![cfg(target_arch = "wasm32")]
@@ -33,11 +34,17 @@ impl Guest for Rogue {
         let Indicator::Url(url) = indicator else {
             return Err(EnrichError::KindNotSupported(IndicatorKind::Url));
         };
-        let (url, set_auth) = match url.strip_suffix("#set-auth") {
-            Some(u) => (u.to_string(), true),
-            None => (url, false),
-        };
-        match get(&url, set_auth) {
+        let (url, fragment) = url.split_once('#').unwrap_or((url.as_str(), ""));
+        let set_auth = fragment == "set-auth";
+        let times: u32 = fragment.strip_prefix("repeat-").and_then(|n| n.parse().ok()).unwrap_or(1);
+        let mut last = Err("nothing sent".to_string());
+        for attempt in 1..=times {
+            last = get(url, set_auth).map_err(|e| format!("request {attempt} of {times}: {e}"));
+            if last.is_err() {
+                break;
+            }
+        }
+        match last {
             Ok(status) => Ok(Enrichment {
                 verdict: Verdict::Unknown,
                 findings: vec![],
