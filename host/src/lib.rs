@@ -17,10 +17,12 @@ mod lookup;
 mod outbound;
 pub mod outcome;
 mod plugin;
+pub mod registry;
 pub mod render;
 mod runtime;
 pub mod secret;
 mod state;
+pub mod store;
 
 pub use config::{Config, InstanceConfig, Limits, PluginSource};
 pub use lookup::{ConnectionReport, Enricher, InstanceError};

@@ -6,6 +6,8 @@ use enrichbox_indicator::{Indicator, Kind, detect, parse_as};
 use http::HeaderName;
 use tokio::time::Instant;
 
+use enrichbox_quota::{Ledger, QuotaError, Reservation, Settlement};
+
 use crate::capabilities::Grant;
 use crate::config::InstanceConfig;
 use crate::convert::wit_indicator;
@@ -32,6 +34,8 @@ pub struct Enricher {
     config: InstanceConfig,
     view: Arc<InstanceView>,
     credential: Option<(HeaderName, Secret)>,
+    /// Without a ledger nothing is counted (embedders that meter elsewhere).
+    ledger: Option<Ledger>,
 }
 
 /// The result of `test-connection`.
@@ -93,7 +97,14 @@ impl Enricher {
             config,
             view,
             credential,
+            ledger: None,
         })
+    }
+
+    /// Reserve, count and settle quota in `ledger` for every lookup.
+    pub fn with_ledger(mut self, ledger: Ledger) -> Enricher {
+        self.ledger = Some(ledger);
+        self
     }
 
     pub fn plugin(&self) -> &Plugin {
@@ -123,6 +134,7 @@ impl Enricher {
             requests: Vec::new(),
             log: Vec::new(),
             output: String::new(),
+            units_charged: 0,
         };
         let indicator = match parsed {
             Ok(indicator) => indicator,
@@ -138,11 +150,46 @@ impl Enricher {
             return outcome;
         }
         let cost = self.plugin.description.cost(indicator.kind()).expect("admit checked support");
+        let reservation = match self.reserve(cost.quota_units) {
+            Ok(reservation) => reservation,
+            Err(error) => {
+                outcome.error = Some(error);
+                return outcome;
+            }
+        };
         let report = self
-            .call(Grant::Enrich, cost.api_calls, Call::Enrich(wit_indicator(&indicator)))
+            .call(Grant::Enrich, cost.api_calls, reservation.as_ref(), Call::Enrich(wit_indicator(&indicator)))
             .await;
         self.fill(&mut outcome, report);
+        if let Some(reservation) = reservation {
+            self.settle(&reservation, &mut outcome);
+        }
         outcome
+    }
+
+    /// Takes the lookup's units before the plugin runs; refused when they
+    /// are not there.
+    fn reserve(&self, units: u32) -> Result<Option<Reservation>, LookupError> {
+        let Some(ledger) = &self.ledger else {
+            return Ok(None);
+        };
+        // Unsettled after this, the units return (nothing can be sent past the deadline).
+        let expiry = self.config.limits.timeout + std::time::Duration::from_secs(30);
+        match ledger.reserve(&self.config.name, self.config.quota, units, expiry) {
+            Ok(reservation) => Ok(Some(reservation)),
+            Err(e @ QuotaError::Exhausted { .. }) => Err(LookupError::new(ErrorKind::QuotaExhausted, e.to_string())),
+            Err(e) => Err(LookupError::new(ErrorKind::QuotaExhausted, format!("the quota ledger failed: {e}"))),
+        }
+    }
+
+    fn settle(&self, reservation: &Reservation, outcome: &mut LookupOutcome) {
+        let ledger = self.ledger.as_ref().expect("a reservation comes from the ledger");
+        match ledger.settle(reservation.id) {
+            Ok(Settlement::Spent) => outcome.units_charged = reservation.units,
+            Ok(Settlement::GivenBack) => outcome.units_charged = 0,
+            // Left unsettled, recovery charges it if a request went out.
+            Err(e) => crate::warn_once(&format!("could not settle a quota reservation: {e}")),
+        }
     }
 
     /// Refusals that need no sandbox at all.
@@ -164,7 +211,7 @@ impl Enricher {
     }
 
     pub async fn test_connection(&self) -> ConnectionReport {
-        let report = self.call(Grant::TestConnection, 1, Call::TestConnection).await;
+        let report = self.call(Grant::TestConnection, 1, None, Call::TestConnection).await;
         let secret = self.credential.as_ref().map(|(_, s)| s);
         let redact = |text: String| secret.map_or(text.clone(), |s| s.redact(&text));
         let denial = last_denial(&report);
@@ -189,8 +236,19 @@ impl Enricher {
         }
     }
 
-    async fn call(&self, grant: Grant, max_requests: u32, call: Call) -> CallReport {
+    async fn call(&self, grant: Grant, max_requests: u32, reservation: Option<&Reservation>, call: Call) -> CallReport {
         let limits = self.config.limits;
+        let before_send: Option<crate::outbound::BeforeSend> = match (&self.ledger, reservation) {
+            (Some(ledger), Some(reservation)) => {
+                let (ledger, id) = (ledger.clone(), reservation.id);
+                Some(Arc::new(move || ledger.mark_sent(id).map_err(|e| e.to_string())))
+            }
+            _ => None,
+        };
+        let quota_remaining = match &self.ledger {
+            Some(ledger) => ledger.remaining(&self.config.name, self.config.quota).ok().flatten(),
+            None => None,
+        };
         let spec = CallSpec {
             instance: self.view.clone(),
             grant,
@@ -201,8 +259,10 @@ impl Enricher {
                 max_requests,
                 deadline: Instant::now() + limits.timeout,
                 max_response_bytes: limits.max_response_bytes,
+                before_send,
             },
             limits,
+            quota_remaining,
         };
         self.plugin.call(&self.runtime, spec, call).await
     }

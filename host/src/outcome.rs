@@ -29,6 +29,9 @@ pub struct LookupOutcome {
     /// What the plugin wrote to stdout/stderr.
     #[serde(skip)]
     pub output: String,
+    /// Quota units this lookup spent (0 when none was sent or none is kept).
+    #[serde(skip)]
+    pub units_charged: u32,
 }
 
 impl LookupOutcome {

@@ -120,6 +120,7 @@ pub(crate) struct CallSpec {
     pub grant: Grant,
     pub policy: GatePolicy,
     pub limits: Limits,
+    pub quota_remaining: Option<u64>,
 }
 
 /// The most plugin stdout/stderr kept per call.
@@ -189,6 +190,7 @@ impl Plugin {
                 timeout: Duration::from_secs(5),
                 ..Limits::default()
             },
+            quota_remaining: None,
         };
         let report = plugin.call(runtime, spec, Call::Describe).await;
         let info = match report.result {
@@ -205,7 +207,8 @@ impl Plugin {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let output = CappedOutput::new(MAX_OUTPUT_BYTES);
         let gate = OutboundGate::new(spec.policy, runtime.tls.clone(), requests.clone());
-        let state = HostState::new(spec.instance, spec.grant, gate, &output, spec.limits.max_memory_bytes);
+        let mut state = HostState::new(spec.instance, spec.grant, gate, &output, spec.limits.max_memory_bytes);
+        state.quota_remaining = spec.quota_remaining;
         let timeout = spec.limits.timeout;
         let mut store = runtime.store(state, timeout);
         let run = async {

@@ -30,6 +30,8 @@ pub struct HostState {
     pub(crate) grant: Grant,
     pub(crate) log: PluginLog,
     pub(crate) limits: StoreLimits,
+    /// Units left for the instance; `None` is unlimited.
+    pub(crate) quota_remaining: Option<u64>,
 }
 
 impl HostState {
@@ -62,6 +64,7 @@ impl HostState {
                 .memories(4)
                 .trap_on_grow_failure(true)
                 .build(),
+            quota_remaining: None,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! bad input. These live in the host package so that cargo builds the very
 //! binary they run.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use enrichbox_tests::mock::dataset::{C2_DOMAIN, C2_IP, SAMPLE_MD5};
@@ -13,6 +13,7 @@ use serde_json::Value;
 struct Setup {
     _dir: tempfile::TempDir,
     config: PathBuf,
+    db: PathBuf,
 }
 
 /// A config file with one instance aimed at `mock`, its key in the
@@ -28,15 +29,23 @@ fn setup(mock: &MockThreatFox, extra: &str) -> Setup {
         ),
     )
     .unwrap();
-    Setup { _dir: dir, config }
+    let db = dir.path().join("enrichbox.db");
+    let init = Command::new(enrichbox_binary())
+        .args(["--db", db.to_str().unwrap(), "init", "--admin", "tester"])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    Setup { _dir: dir, config, db }
 }
 
-fn run(config: &Path, key: &str, args: &[&str]) -> Output {
+fn run(s: &Setup, key: &str, args: &[&str]) -> Output {
     Command::new(enrichbox_binary())
         .arg("--config")
-        .arg(config)
+        .arg(&s.config)
         .args(args)
         .env("TEST_TF_KEY", key)
+        .env("ENRICHBOX_DB", &s.db)
+        .env("ENRICHBOX_OPERATOR", "tester")
         .env_remove("ENRICHBOX_CONFIG")
         .output()
         .expect("enrichbox runs")
@@ -58,7 +67,7 @@ fn stderr(output: &Output) -> String {
 fn lookup_json_has_one_object_per_indicator_and_exit_zero() {
     let mock = MockThreatFox::start("cli-key");
     let s = setup(&mock, "");
-    let output = run(&s.config, "cli-key", &["lookup", "--format", "json", C2_IP, "203.0.113.9", SAMPLE_MD5]);
+    let output = run(&s, "cli-key", &["lookup", "--format", "json", C2_IP, "203.0.113.9", SAMPLE_MD5]);
     assert!(output.status.success(), "{}", stderr(&output));
     let results: Value = serde_json::from_str(&stdout(&output)).expect("JSON array");
     let results = results.as_array().unwrap();
@@ -82,7 +91,7 @@ fn lookup_json_has_one_object_per_indicator_and_exit_zero() {
 fn any_failed_lookup_makes_the_exit_code_nonzero() {
     let mock = MockThreatFox::start("cli-key");
     let s = setup(&mock, "");
-    let output = run(&s.config, "cli-key", &["lookup", "--format", "ndjson", C2_DOMAIN, "not!valid"]);
+    let output = run(&s, "cli-key", &["lookup", "--format", "ndjson", C2_DOMAIN, "not!valid"]);
     assert_eq!(output.status.code(), Some(1));
     let lines: Vec<Value> = stdout(&output).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 2, "the good result is still printed");
@@ -96,14 +105,14 @@ fn the_table_shows_verdicts_and_errors_readably() {
     let mock = MockThreatFox::start("cli-key");
     let s = setup(&mock, "");
     mock.set_behavior(Behavior::RateLimited(Some("60".into())));
-    let output = run(&s.config, "cli-key", &["lookup", C2_IP]);
+    let output = run(&s, "cli-key", &["lookup", C2_IP]);
     assert_eq!(output.status.code(), Some(1));
     let table = stdout(&output);
     assert!(table.starts_with("INDICATOR"), "{table}");
     assert!(table.contains("rate-limited") && table.contains("retry after 60"), "{table}");
 
     mock.set_behavior(Behavior::Normal);
-    let output = run(&s.config, "cli-key", &["lookup", C2_IP]);
+    let output = run(&s, "cli-key", &["lookup", C2_IP]);
     assert!(output.status.success());
     assert!(stdout(&output).contains("malicious") && stdout(&output).contains("Cobalt Strike"));
 }
@@ -112,7 +121,7 @@ fn the_table_shows_verdicts_and_errors_readably() {
 fn a_bad_config_names_the_file_the_instance_and_the_field() {
     let mock = MockThreatFox::start("cli-key");
     let s = setup(&mock, "verify_sll = false\n");
-    let output = run(&s.config, "cli-key", &["lookup", C2_IP]);
+    let output = run(&s, "cli-key", &["lookup", C2_IP]);
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
     assert!(message.contains(&s.config.display().to_string()), "{message}");
@@ -125,7 +134,7 @@ fn a_missing_key_variable_is_reported_without_running_anything() {
     let mock = MockThreatFox::start("cli-key");
     let s = setup(&mock, "");
     let output = Command::new(enrichbox_binary())
-        .args(["--config", s.config.to_str().unwrap(), "lookup", C2_IP])
+        .args(["--config", s.config.to_str().unwrap(), "--db", s.db.to_str().unwrap(), "--as", "tester", "lookup", C2_IP])
         .env_remove("TEST_TF_KEY")
         .output()
         .unwrap();
@@ -148,11 +157,11 @@ fn a_missing_config_file_says_where_it_looked() {
 fn test_connection_reports_success_and_rejected_credentials() {
     let mock = MockThreatFox::start("cli-key");
     let s = setup(&mock, "");
-    let ok = run(&s.config, "cli-key", &["test-connection"]);
+    let ok = run(&s, "cli-key", &["test-connection"]);
     assert!(ok.status.success(), "{}{}", stdout(&ok), stderr(&ok));
     assert!(stdout(&ok).starts_with("ok:"), "{}", stdout(&ok));
 
-    let bad = run(&s.config, "wrong-key", &["test-connection", "--json"]);
+    let bad = run(&s, "wrong-key", &["test-connection", "--json"]);
     assert_eq!(bad.status.code(), Some(1));
     let report: Value = serde_json::from_str(&stdout(&bad)).unwrap();
     assert_eq!(report["ok"], false);
@@ -183,7 +192,7 @@ fn the_key_never_appears_in_any_output_even_when_echoed() {
         vec!["-v", "lookup", C2_IP],
         vec!["-v", "test-connection", "--json"],
     ] {
-        let output = run(&s.config, key, &args);
+        let output = run(&s, key, &args);
         let all = format!("{}{}", stdout(&output), stderr(&output));
         assert!(!all.contains(key), "{args:?} leaked the key: {all}");
         assert!(all.contains("[REDACTED]"), "{args:?}: {all}");

@@ -1,11 +1,11 @@
-//! `quota`: what is left for the instance. Instances carry no quota yet, so
-//! the truthful answer is "unlimited".
+//! `quota`: what is left for the instance, as the host's ledger saw it when
+//! the call began (after this lookup's own reservation). Read-only.
 
 use crate::bindings::enrichbox::enrichment::quota::Host;
 use crate::state::HostState;
 
 impl Host for HostState {
     fn remaining(&mut self) -> Option<u64> {
-        None
+        self.quota_remaining
     }
 }

@@ -43,7 +43,12 @@ pub struct GatePolicy {
     pub max_requests: u32,
     pub deadline: Instant,
     pub max_response_bytes: u64,
+    /// Runs before an allowed request leaves (the quota ledger records that
+    /// a request was sent); an error stops the request.
+    pub before_send: Option<BeforeSend>,
 }
+
+pub type BeforeSend = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 pub struct OutboundGate {
     policy: GatePolicy,
@@ -94,6 +99,9 @@ impl OutboundGate {
                 base.port_or_known_default().unwrap_or_default()
             ));
         }
+        if Instant::now() >= self.policy.deadline {
+            return Err("the lookup's deadline has passed".into());
+        }
         if self.sent >= self.policy.max_requests {
             return Err(format!(
                 "the plugin declared {} request(s) for this call and has used them all",
@@ -132,7 +140,11 @@ impl WasiHttpHooks for OutboundGate {
     > {
         let method = request.method().to_string();
         let url = describe_uri(&request);
-        if let Err(reason) = self.admit(&request) {
+        let admitted = self.admit(&request).and_then(|()| match &self.policy.before_send {
+            Some(hook) => hook().map_err(|e| format!("the quota ledger could not record the request: {e}")),
+            None => Ok(()),
+        });
+        if let Err(reason) = admitted {
             self.record(OutboundRecord {
                 method,
                 url,
@@ -204,6 +216,7 @@ impl GatePolicy {
             max_requests: 0,
             deadline: Instant::now() + Duration::from_secs(60),
             max_response_bytes: 0,
+            before_send: None,
         }
     }
 }

@@ -4,5 +4,5 @@ mod client;
 mod gate;
 mod tls;
 
-pub use gate::{GatePolicy, OutboundGate, OutboundRecord};
+pub use gate::{BeforeSend, GatePolicy, OutboundGate, OutboundRecord};
 pub use tls::TlsConfigs;

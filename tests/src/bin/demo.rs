@@ -35,8 +35,16 @@ fn main() -> ExitCode {
 
     let mut args = vec!["enrichbox".to_string(), "--config".into(), config.display().to_string(), "lookup".into()];
     args.extend(indicators.iter().map(|s| s.to_string()));
-    let cli = Cli::parse_from(args);
+    let db = dir.path().join("enrichbox.db").display().to_string();
     let runtime = tokio::runtime::Runtime::new().expect("async runtime");
+    // The demo's own database, with the demo as its admin.
+    let init = Cli::parse_from(["enrichbox", "--db", &db, "--as", "demo", "init"]);
+    if let Err(e) = runtime.block_on(enrichbox::cli::run(init)) {
+        eprintln!("error: {e:#}");
+        return ExitCode::from(2);
+    }
+    args.splice(1..1, ["--db".to_string(), db, "--as".into(), "demo".into()]);
+    let cli = Cli::parse_from(args);
     let code = runtime.block_on(enrichbox::cli::run(cli));
     println!(
         "\nThe last line fails on purpose: bad input is reported, never silently dropped.\n\

@@ -1,4 +1,6 @@
 use super::*;
+use enrichbox_indicator::Kind;
+use url::Url;
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
     Config::parse(Path::new("/etc/enrichbox/enrichbox.toml"), text)

@@ -1,31 +1,16 @@
-//! `enrichbox.toml`: the instances a host runs and how each is configured.
-//!
-//! Every error names the file, the instance and the field, because the
-//! person reading it is editing that file.
+//! One instance's definition: as written (`InstanceSpec`) and as checked
+//! (`InstanceConfig`).
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use enrichbox_indicator::Kind;
-use serde::Deserialize;
+use enrichbox_quota::{Limit, Period};
+use serde::{Deserialize, Serialize};
 use url::Url;
 
+use super::THREATFOX_BASE_URL;
 use crate::secret::Secret;
-
-/// The provider's production endpoint, used when an instance names none.
-pub const THREATFOX_BASE_URL: &str = "https://threatfox-api.abuse.ch/api/v1/";
-/// Where the configuration is looked for when neither `--config` nor
-/// `ENRICHBOX_CONFIG` says.
-pub const DEFAULT_CONFIG_FILE: &str = "enrichbox.toml";
-
-/// A loaded, validated configuration file.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub path: PathBuf,
-    pub default_instance: Option<String>,
-    pub instances: Vec<InstanceConfig>,
-}
 
 /// Which component an instance runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +63,8 @@ pub struct InstanceConfig {
     /// `None`: every kind the plugin supports.
     pub enabled_kinds: Option<Vec<Kind>>,
     pub limits: Limits,
+    /// `None`: unlimited.
+    pub quota: Option<Limit>,
 }
 
 impl InstanceConfig {
@@ -91,6 +78,7 @@ impl InstanceConfig {
             verify_ssl: true,
             enabled_kinds: None,
             limits: Limits::default(),
+            quota: None,
         }
     }
 
@@ -124,51 +112,25 @@ impl InstanceConfig {
     }
 }
 
-/// A configuration problem, located as precisely as possible.
-#[derive(Debug, Clone, thiserror::Error)]
-pub struct ConfigError {
-    pub path: PathBuf,
-    pub instance: Option<String>,
-    pub field: Option<String>,
-    pub message: String,
-}
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.path.display())?;
-        if let Some(instance) = &self.instance {
-            write!(f, ": instance `{instance}`")?;
-        }
-        if let Some(field) = &self.field {
-            write!(f, ": field `{field}`")?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-#[derive(Deserialize)]
+/// An instance as written by a person: in `enrichbox.toml`, or stored as
+/// JSON in the database. Both go through [`validate_instance`].
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-struct FileTop {
-    default_instance: Option<String>,
-    #[serde(default)]
-    instance: Vec<toml::Table>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileInstance {
-    name: String,
-    #[serde(default = "default_plugin")]
-    plugin: String,
-    base_url: Option<String>,
-    api_key_env: Option<String>,
-    api_key_file: Option<PathBuf>,
-    #[serde(default = "default_true")]
-    verify_ssl: bool,
-    enabled_kinds: Option<Vec<String>>,
-    timeout_seconds: Option<f64>,
-    max_memory_mib: Option<u32>,
-    max_response_mib: Option<u32>,
+pub struct InstanceSpec {
+    pub name: String,
+    #[serde(default = "default_plugin", skip_serializing_if = "is_default_plugin")]
+    pub plugin: String,
+    pub base_url: Option<String>,
+    pub api_key_env: Option<String>,
+    pub api_key_file: Option<PathBuf>,
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub verify_ssl: bool,
+    pub enabled_kinds: Option<Vec<String>>,
+    pub timeout_seconds: Option<f64>,
+    pub max_memory_mib: Option<u32>,
+    pub max_response_mib: Option<u32>,
+    /// `{ units = 1000, per = "day" }`; absent means unlimited.
+    pub quota: Option<QuotaSpec>,
 }
 
 fn default_plugin() -> String {
@@ -179,102 +141,24 @@ fn default_true() -> bool {
     true
 }
 
-impl Config {
-    /// Reads and validates `path`.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            path: path.to_path_buf(),
-            instance: None,
-            field: None,
-            message: format!("cannot read the configuration file: {e}"),
-        })?;
-        Config::parse(path, &text)
-    }
-
-    /// Validates `text` as if read from `path` (relative paths in it are
-    /// taken relative to `path`'s folder).
-    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let error = |instance: Option<&str>, field: Option<&str>, message: String| ConfigError {
-            path: path.to_path_buf(),
-            instance: instance.map(str::to_string),
-            field: field.map(str::to_string),
-            message,
-        };
-        let top: FileTop = toml::from_str(text).map_err(|e| error(None, None, toml_message(&e)))?;
-        if top.instance.is_empty() {
-            return Err(error(
-                None,
-                None,
-                "no [[instance]] is defined; add one (see `enrichbox --help`)".into(),
-            ));
-        }
-        let folder = path.parent().unwrap_or(Path::new("."));
-        let mut seen = HashSet::new();
-        let mut instances = Vec::new();
-        for (index, table) in top.instance.into_iter().enumerate() {
-            let label = table
-                .get("name")
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("#{}", index + 1));
-            let raw: FileInstance = table
-                .try_into()
-                .map_err(|e: toml::de::Error| error(Some(&label), field_of(&e).as_deref(), toml_message(&e)))?;
-            let instance = validate_instance(raw, folder)
-                .map_err(|(field, message)| error(Some(&label), Some(field), message))?;
-            if !seen.insert(instance.name.to_lowercase()) {
-                return Err(error(
-                    Some(&label),
-                    Some("name"),
-                    "this name is used by another instance; names must be unique (case-insensitively)".into(),
-                ));
-            }
-            instances.push(instance);
-        }
-        if let Some(default) = &top.default_instance
-            && !instances.iter().any(|i| &i.name == default)
-        {
-            return Err(error(
-                None,
-                Some("default_instance"),
-                format!("no instance is named `{default}`"),
-            ));
-        }
-        Ok(Config {
-            path: path.to_path_buf(),
-            default_instance: top.default_instance,
-            instances,
-        })
-    }
-
-    /// The instance called `name`, or the default one when `name` is `None`.
-    pub fn instance(&self, name: Option<&str>) -> Result<&InstanceConfig, String> {
-        let names = || {
-            self.instances
-                .iter()
-                .map(|i| i.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        match name.or(self.default_instance.as_deref()) {
-            Some(wanted) => self.instances.iter().find(|i| i.name == wanted).ok_or_else(|| {
-                format!(
-                    "{}: no instance is named `{wanted}` (known: {})",
-                    self.path.display(),
-                    names()
-                )
-            }),
-            None if self.instances.len() == 1 => Ok(&self.instances[0]),
-            None => Err(format!(
-                "{} defines several instances; choose one with --instance NAME or set default_instance (known: {})",
-                self.path.display(),
-                names()
-            )),
-        }
-    }
+fn is_default_plugin(p: &str) -> bool {
+    p == "threatfox"
 }
 
-fn validate_instance(raw: FileInstance, folder: &Path) -> Result<InstanceConfig, (&'static str, String)> {
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSpec {
+    pub units: u64,
+    pub per: String,
+}
+
+/// Checks a spec and resolves its relative paths against `folder`. The
+/// error names the offending field.
+pub fn validate_instance(raw: InstanceSpec, folder: &Path) -> Result<InstanceConfig, (&'static str, String)> {
     let name = raw.name.trim().to_string();
     if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
         return Err((
@@ -317,6 +201,16 @@ fn validate_instance(raw: FileInstance, folder: &Path) -> Result<InstanceConfig,
                 .map_err(|m| ("enabled_kinds", m))?,
         ),
     };
+    let quota = match raw.quota {
+        None => None,
+        Some(q) if q.units == 0 => {
+            return Err(("quota", "units must be at least 1; omit quota for unlimited".into()));
+        }
+        Some(q) => Some(Limit {
+            units: q.units,
+            per: q.per.parse::<Period>().map_err(|e| ("quota", e.to_string()))?,
+        }),
+    };
     let defaults = Limits::default();
     let timeout = match raw.timeout_seconds {
         None => defaults.timeout,
@@ -340,6 +234,7 @@ fn validate_instance(raw: FileInstance, folder: &Path) -> Result<InstanceConfig,
             max_memory_bytes: mib(raw.max_memory_mib, defaults.max_memory_bytes as u64, "max_memory_mib")? as usize,
             max_response_bytes: mib(raw.max_response_mib, defaults.max_response_bytes, "max_response_mib")?,
         },
+        quota,
     })
 }
 
@@ -364,18 +259,3 @@ pub fn parse_base_url(text: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-fn toml_message(e: &toml::de::Error) -> String {
-    e.message().trim().to_string()
-}
-
-/// The field an error is about, when serde named it.
-fn field_of(e: &toml::de::Error) -> Option<String> {
-    let message = e.message();
-    let start = message.find('`')? + 1;
-    let len = message[start..].find('`')?;
-    Some(message[start..start + len].to_string())
-}
-
-#[cfg(test)]
-#[path = "config_tests.rs"]
-mod tests;

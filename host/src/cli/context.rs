@@ -1,0 +1,94 @@
+//! What every command needs to know: which files, and who is asking.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use enrichbox_quota::{Ledger, SystemClock};
+
+use crate::config::{Config, DEFAULT_CONFIG_FILE};
+use crate::registry::Registry;
+use crate::store::{Database, Permission};
+
+pub struct Context {
+    pub config: Option<Config>,
+    pub db_path: PathBuf,
+    pub operator: String,
+    pub verbose: bool,
+}
+
+impl Context {
+    /// Loads the configuration file: an explicit path must exist; the
+    /// default `./enrichbox.toml` is optional.
+    pub fn new(config: Option<PathBuf>, db: Option<PathBuf>, operator: Option<String>, verbose: bool) -> Result<Context> {
+        let config = match config {
+            Some(path) => {
+                if !path.exists() {
+                    anyhow::bail!(
+                        "no configuration file at {} (from --config or ENRICHBOX_CONFIG)",
+                        path.display()
+                    );
+                }
+                Some(Config::load(&path).context("invalid configuration")?)
+            }
+            None => {
+                let default = PathBuf::from(DEFAULT_CONFIG_FILE);
+                if default.exists() {
+                    Some(Config::load(&default).context("invalid configuration")?)
+                } else {
+                    None
+                }
+            }
+        };
+        let db_path = db
+            .or_else(|| config.as_ref().and_then(|c| c.database.clone()))
+            .unwrap_or_else(default_database);
+        let operator = operator
+            .filter(|o| !o.trim().is_empty())
+            .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+            .unwrap_or_else(|| "admin".into());
+        Ok(Context {
+            config,
+            db_path,
+            operator,
+            verbose,
+        })
+    }
+
+    pub fn database(&self) -> Result<Database> {
+        Ok(Database::open(&self.db_path)?)
+    }
+
+    /// The database, after checking that the operator may do `doing`.
+    pub fn authorized(&self, permission: Permission, doing: &str) -> Result<Database> {
+        let db = self.database()?;
+        db.authorize(&self.operator, permission, doing)?;
+        Ok(db)
+    }
+
+    pub fn registry<'a>(&'a self, db: &'a Database) -> Registry<'a> {
+        Registry {
+            file: self.config.as_ref(),
+            db: Some(db),
+        }
+    }
+
+    /// The quota ledger, in the same database file. Reservations left by a
+    /// process that died are settled first.
+    pub fn ledger(&self) -> Result<Ledger> {
+        let ledger = Ledger::open(&self.db_path, Arc::new(SystemClock))
+            .with_context(|| format!("cannot open the quota ledger in {}", self.db_path.display()))?;
+        ledger.recover_expired().context("cannot recover unfinished quota reservations")?;
+        Ok(ledger)
+    }
+}
+
+/// `$XDG_DATA_HOME/enrichbox/enrichbox.db`, else `~/.local/share/...`.
+fn default_database() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("enrichbox").join("enrichbox.db")
+}
