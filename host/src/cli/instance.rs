@@ -222,22 +222,34 @@ pub async fn run(context: &Context, command: InstanceCommand) -> Result<ExitCode
         InstanceCommand::Show { name, format } => {
             let db = context.authorized(Permission::View, "show instances")?;
             let resolved = context.registry(&db).resolve(Some(&name)).map_err(anyhow::Error::msg)?;
-            let mut detail = summary(&resolved);
-            detail["defined_in"] = json!(resolved.origin.to_string());
-            detail["api_key_source"] = json!(key_source(&resolved));
-            detail["verify_ssl"] = json!(resolved.config.verify_ssl);
-            detail["timeout_seconds"] = json!(resolved.config.limits.timeout.as_secs_f64());
+            let c = &resolved.config;
+            let mut fields: Vec<(&str, serde_json::Value)> = vec![
+                ("name", json!(c.name)),
+                ("defined_in", json!(resolved.origin.to_string())),
+                ("plugin", summary(&resolved)["plugin"].clone()),
+                ("base_url", json!(c.base_url.as_str())),
+                ("api_key_source", json!(key_source(&resolved))),
+                ("verify_ssl", json!(c.verify_ssl)),
+                (
+                    "enabled_kinds",
+                    json!(c.enabled_kinds.as_ref().map_or("all the plugin supports".into(), |k| join_kinds(k))),
+                ),
+                ("quota", summary(&resolved)["quota"].clone()),
+                ("timeout_seconds", json!(c.limits.timeout.as_secs_f64())),
+            ];
             if let Some(stored) = &resolved.stored {
-                detail["created"] = json!(format!("{} by {}", stored.created_at, stored.created_by));
-                detail["updated"] = json!(format!("{} by {}", stored.updated_at, stored.updated_by));
+                fields.push(("created", json!(format!("{} by {}", stored.created_at, stored.created_by))));
+                fields.push(("updated", json!(format!("{} by {}", stored.updated_at, stored.updated_by))));
             }
             if format == TableOrJson::Json {
-                serde_json::to_writer_pretty(&mut out, &detail)?;
+                let object: serde_json::Map<String, serde_json::Value> =
+                    fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+                serde_json::to_writer_pretty(&mut out, &object)?;
                 writeln!(out)?;
             } else {
-                for (key, value) in detail.as_object().expect("an object") {
+                for (key, value) in fields {
                     let text = value.as_str().map_or(value.to_string(), str::to_string);
-                    writeln!(out, "{key:16} {text}")?;
+                    writeln!(out, "{:16} {text}", key.replace('_', " "))?;
                 }
             }
         }

@@ -120,16 +120,24 @@ pub struct InstanceSpec {
     pub name: String,
     #[serde(default = "default_plugin", skip_serializing_if = "is_default_plugin")]
     pub plugin: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_file: Option<PathBuf>,
     #[serde(default = "default_true", skip_serializing_if = "is_true")]
     pub verify_ssl: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled_kinds: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_memory_mib: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_response_mib: Option<u32>,
     /// `{ units = 1000, per = "day" }`; absent means unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota: Option<QuotaSpec>,
 }
 

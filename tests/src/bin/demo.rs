@@ -31,7 +31,7 @@ fn main() -> ExitCode {
     ];
     println!("A local ThreatFox-compatible server is running at {}.", mock.base_url());
     println!("enrichbox.toml for this demo:\n\n{}", indent(&config_text));
-    println!("$ enrichbox --config enrichbox.toml lookup {}\n", indicators.join(" "));
+    println!("$ enrichbox init");
 
     let mut args = vec!["enrichbox".to_string(), "--config".into(), config.display().to_string(), "lookup".into()];
     args.extend(indicators.iter().map(|s| s.to_string()));
@@ -43,6 +43,7 @@ fn main() -> ExitCode {
         eprintln!("error: {e:#}");
         return ExitCode::from(2);
     }
+    println!("\n$ enrichbox --config enrichbox.toml lookup {}\n", indicators.join(" "));
     args.splice(1..1, ["--db".to_string(), db, "--as".into(), "demo".into()]);
     let cli = Cli::parse_from(args);
     let code = runtime.block_on(enrichbox::cli::run(cli));
@@ -50,7 +51,8 @@ fn main() -> ExitCode {
         "\nThe last line fails on purpose: bad input is reported, never silently dropped.\n\
          To ask the real ThreatFox instead, get an Auth-Key at https://auth.abuse.ch/, then:\n\n\
          \x20 export THREATFOX_API_KEY=...\n\
-         \x20 printf '[[instance]]\\nname = \"Prod_ThreatFox\"\\napi_key_env = \"THREATFOX_API_KEY\"\\n' > enrichbox.toml\n\
+         \x20 cargo run --bin enrichbox -- init\n\
+         \x20 cargo run --bin enrichbox -- instance add Prod_ThreatFox --api-key-env THREATFOX_API_KEY --quota 1000/day\n\
          \x20 cargo run --bin enrichbox -- lookup 139.180.203.104\n"
     );
     match code {
