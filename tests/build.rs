@@ -8,4 +8,6 @@ fn main() {
         &["tests/plugins/socket-importer"],
     );
     println!("cargo:rustc-env=ENRICHBOX_SOCKET_IMPORTER_WASM={}", sockets.display());
+    let hostile = enrichbox_build_support::build_component("enrichbox-hostile-plugin", &["tests/plugins/hostile"]);
+    println!("cargo:rustc-env=ENRICHBOX_HOSTILE_WASM={}", hostile.display());
 }

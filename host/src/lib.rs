@@ -7,12 +7,14 @@
 //! HTTP requests to the instance's own origin, to which the host adds the
 //! API key itself.
 
+pub mod audit;
 pub mod bindings;
 mod bundled;
 mod capabilities;
 pub mod cli;
 pub mod config;
 mod convert;
+pub mod inspect;
 mod lookup;
 mod outbound;
 pub mod outcome;

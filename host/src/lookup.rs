@@ -7,6 +7,9 @@ use http::HeaderName;
 use tokio::time::Instant;
 
 use enrichbox_quota::{Ledger, QuotaError, Reservation, Settlement};
+use serde_json::json;
+
+use crate::audit::{Audit, AuditScope};
 
 use crate::capabilities::Grant;
 use crate::config::InstanceConfig;
@@ -36,6 +39,7 @@ pub struct Enricher {
     credential: Option<(HeaderName, Secret)>,
     /// Without a ledger nothing is counted (embedders that meter elsewhere).
     ledger: Option<Ledger>,
+    audit: Audit,
 }
 
 /// The result of `test-connection`.
@@ -50,6 +54,14 @@ pub struct ConnectionReport {
 impl Enricher {
     pub async fn new(runtime: Arc<Runtime>, config: InstanceConfig) -> Result<Enricher, InstanceError> {
         let plugin = runtime.plugin(&config.plugin).await?;
+        if let Some(pinned) = &config.plugin_sha256
+            && *pinned != plugin.sha256
+        {
+            return Err(InstanceError::Config(format!(
+                "instance `{}`: the plugin {} has SHA-256 {}, but plugin_sha256 pins {pinned}; refusing to load it",
+                config.name, plugin.source, plugin.sha256
+            )));
+        }
         let supported = plugin.description.supported_kinds();
         let enabled_kinds = match &config.enabled_kinds {
             None => supported.clone(),
@@ -98,7 +110,20 @@ impl Enricher {
             view,
             credential,
             ledger: None,
+            audit: Audit::default(),
         })
+    }
+
+    /// Record every capability use of this instance's lookups in `audit`,
+    /// starting with the plugin load.
+    pub fn with_audit(mut self, audit: Audit) -> Enricher {
+        self.audit = audit;
+        self.scope().record(
+            "plugin-load",
+            json!({"source": self.plugin.source, "sha256": self.plugin.sha256, "size": self.plugin.size,
+                   "plugin": self.plugin.description.name, "version": self.plugin.description.version}),
+        );
+        self
     }
 
     /// Reserve, count and settle quota in `ledger` for every lookup.
@@ -118,10 +143,8 @@ impl Enricher {
     /// Looks one input up. Never panics and never returns an empty success
     /// for a failure: every problem is in `error`.
     pub async fn lookup(&self, input: &str, kind: Option<Kind>) -> LookupOutcome {
-        let parsed = match kind {
-            Some(kind) => parse_as(kind, input),
-            None => detect(input),
-        };
+        let scope = self.scope();
+        scope.record("lookup-start", json!({"input": input, "kind": kind.map(|k| k.as_str())}));
         let mut outcome = LookupOutcome {
             indicator: input.trim().to_string(),
             kind: kind.map(|k| k.to_string()),
@@ -131,40 +154,89 @@ impl Enricher {
             findings: Vec::new(),
             error: None,
             raw: None,
+            lookup_id: scope.lookup_id().to_string(),
             requests: Vec::new(),
             log: Vec::new(),
             output: String::new(),
             units_charged: 0,
         };
+        self.run_lookup(input, kind, &scope, &mut outcome).await;
+        scope.record(
+            "lookup-end",
+            json!({
+                "indicator": outcome.indicator,
+                "verdict": outcome.verdict,
+                "findings": outcome.findings.len(),
+                "error": outcome.error.as_ref().map(|e| e.kind.as_str()),
+                "units_charged": outcome.units_charged,
+            }),
+        );
+        outcome
+    }
+
+    async fn run_lookup(&self, input: &str, kind: Option<Kind>, scope: &AuditScope, outcome: &mut LookupOutcome) {
+        let parsed = match kind {
+            Some(kind) => parse_as(kind, input),
+            None => detect(input),
+        };
         let indicator = match parsed {
             Ok(indicator) => indicator,
             Err(e) => {
                 outcome.error = Some(LookupError::new(ErrorKind::InvalidIndicator, e.to_string()));
-                return outcome;
+                return;
             }
         };
         outcome.indicator = indicator.value();
         outcome.kind = Some(indicator.kind().to_string());
-        if let Err(error) = self.admit(&indicator) {
+        let admitted = self.admit(&indicator);
+        scope.record(
+            "permission-check",
+            json!({"kind": indicator.kind().as_str(), "granted": admitted.is_ok(), "by": "host"}),
+        );
+        if let Err(error) = admitted {
             outcome.error = Some(error);
-            return outcome;
+            return;
         }
         let cost = self.plugin.description.cost(indicator.kind()).expect("admit checked support");
-        let reservation = match self.reserve(cost.quota_units) {
+        let reservation = self.reserve(cost.quota_units);
+        scope.record(
+            "quota-reserve",
+            json!({
+                "units": cost.quota_units,
+                "granted": reservation.is_ok(),
+                "reservation": reservation.as_ref().ok().and_then(|r| r.as_ref()).map(|r| r.id.0),
+                "refused_because": reservation.as_ref().err().map(|e| e.message.clone()),
+            }),
+        );
+        let reservation = match reservation {
             Ok(reservation) => reservation,
             Err(error) => {
                 outcome.error = Some(error);
-                return outcome;
+                return;
             }
         };
+        let call = Call::Enrich(wit_indicator(&indicator));
         let report = self
-            .call(Grant::Enrich, cost.api_calls, reservation.as_ref(), Call::Enrich(wit_indicator(&indicator)))
+            .call(Grant::Enrich, cost.api_calls, reservation.as_ref(), Some(scope.clone()), call)
             .await;
-        self.fill(&mut outcome, report);
+        record_call(scope, &report);
+        self.fill(&indicator, outcome, report);
         if let Some(reservation) = reservation {
-            self.settle(&reservation, &mut outcome);
+            self.settle(&reservation, outcome);
+            scope.record(
+                "quota-settle",
+                json!({"reservation": reservation.id.0, "units_charged": outcome.units_charged,
+                       "given_back": reservation.units - outcome.units_charged}),
+            );
         }
-        outcome
+    }
+
+    fn scope(&self) -> AuditScope {
+        self.audit.scope(
+            &self.config.name,
+            &self.plugin.sha256,
+            self.credential.as_ref().map(|(_, s)| s.clone()),
+        )
     }
 
     /// Takes the lookup's units before the plugin runs; refused when they
@@ -211,7 +283,11 @@ impl Enricher {
     }
 
     pub async fn test_connection(&self) -> ConnectionReport {
-        let report = self.call(Grant::TestConnection, 1, None, Call::TestConnection).await;
+        let scope = self.scope();
+        let report = self
+            .call(Grant::TestConnection, 1, None, Some(scope.clone()), Call::TestConnection)
+            .await;
+        record_call(&scope, &report);
         let secret = self.credential.as_ref().map(|(_, s)| s);
         let redact = |text: String| secret.map_or(text.clone(), |s| s.redact(&text));
         let denial = last_denial(&report);
@@ -236,7 +312,14 @@ impl Enricher {
         }
     }
 
-    async fn call(&self, grant: Grant, max_requests: u32, reservation: Option<&Reservation>, call: Call) -> CallReport {
+    async fn call(
+        &self,
+        grant: Grant,
+        max_requests: u32,
+        reservation: Option<&Reservation>,
+        audit: Option<AuditScope>,
+        call: Call,
+    ) -> CallReport {
         let limits = self.config.limits;
         let before_send: Option<crate::outbound::BeforeSend> = match (&self.ledger, reservation) {
             (Some(ledger), Some(reservation)) => {
@@ -263,27 +346,29 @@ impl Enricher {
             },
             limits,
             quota_remaining,
+            audit,
         };
         self.plugin.call(&self.runtime, spec, call).await
     }
 
-    fn fill(&self, outcome: &mut LookupOutcome, report: CallReport) {
+    fn fill(&self, indicator: &Indicator, outcome: &mut LookupOutcome, report: CallReport) {
         let secret = self.credential.as_ref().map(|(_, s)| s);
         let redact = |text: &str| secret.map_or(text.to_string(), |s| s.redact(text));
         let denial = last_denial(&report);
+        let tripped_response_cap = report.requests.iter().any(|r| r.limit.is_some());
         outcome.requests = report.requests;
         outcome.log = report.log;
         outcome.output = redact(&report.output);
         match report.result {
-            Ok(Returned::Enrich(Ok(enrichment))) => match check_findings(&enrichment.findings) {
-                Ok(()) => {
+            Ok(Returned::Enrich(Ok(enrichment))) => match check_enrichment(indicator, &enrichment) {
+                Ok(raw) => {
                     outcome.verdict = Some(verdict_name(enrichment.verdict));
-                    outcome.raw = serde_json::from_str(&redact(&enrichment.raw_json)).ok();
+                    outcome.raw = Some(serde_json::from_str(&redact(&serde_json::to_string(&raw).unwrap_or_default())).unwrap_or(raw));
                     outcome.findings = enrichment.findings.into_iter().map(FindingOut::from).collect();
                 }
                 Err(why) => {
                     outcome.error = Some(LookupError::new(
-                        ErrorKind::PluginFailed,
+                        ErrorKind::ContractViolation,
                         format!("the plugin broke the contract: {why}"),
                     ));
                 }
@@ -291,6 +376,9 @@ impl Enricher {
             Ok(Returned::Enrich(Err(e))) => {
                 let mut error = LookupError::from(e);
                 error.message = redact(&with_denial(error.kind, error.message, denial));
+                if tripped_response_cap {
+                    error.kind = ErrorKind::ResponseTooLarge;
+                }
                 outcome.error = Some(error);
             }
             Ok(_) => unreachable!("enrich returns an enrichment"),
@@ -316,16 +404,63 @@ fn sandbox_error(failure: &crate::plugin::SandboxFailure) -> LookupError {
     use crate::plugin::SandboxFailure;
     let kind = match failure {
         SandboxFailure::Timeout(_) => ErrorKind::Timeout,
-        SandboxFailure::MemoryLimit(_) | SandboxFailure::Trap(_) => ErrorKind::PluginFailed,
+        SandboxFailure::MemoryLimit(_) => ErrorKind::MemoryLimit,
+        SandboxFailure::Trap(_) => ErrorKind::PluginFailed,
     };
     LookupError::new(kind, failure.to_string())
 }
 
-fn check_findings(findings: &[crate::bindings::Finding]) -> Result<(), String> {
-    for f in findings {
+/// The most raw JSON a plugin may hand back, and the most findings.
+const MAX_RAW_JSON_BYTES: usize = 16 << 20;
+const MAX_FINDINGS: usize = 10_000;
+
+/// What a plugin returns is input from untrusted code: check it against the
+/// contract and return the parsed raw JSON.
+fn check_enrichment(indicator: &Indicator, enrichment: &crate::bindings::Enrichment) -> Result<serde_json::Value, String> {
+    if enrichment.raw_json.len() > MAX_RAW_JSON_BYTES {
+        return Err(format!(
+            "raw-json is {} bytes; at most {MAX_RAW_JSON_BYTES} are accepted",
+            enrichment.raw_json.len()
+        ));
+    }
+    let raw = serde_json::from_str(&enrichment.raw_json).map_err(|e| format!("raw-json is not JSON ({e})"))?;
+    if enrichment.findings.len() > MAX_FINDINGS {
+        return Err(format!("{} findings; at most {MAX_FINDINGS} are accepted", enrichment.findings.len()));
+    }
+    let value = indicator.value().to_lowercase();
+    for f in &enrichment.findings {
         if f.confidence > 100 {
             return Err(format!("finding {} has confidence {}, above 100", f.record_id, f.confidence));
         }
+        let exact = matches!(f.relation, crate::bindings::Relation::Exact);
+        if exact && !f.matched_ioc.to_lowercase().contains(&value) {
+            return Err(format!(
+                "finding {} claims `{}` is the indicator `{value}` itself",
+                f.record_id, f.matched_ioc
+            ));
+        }
     }
-    Ok(())
+    Ok(raw)
+}
+
+/// Outbound requests and tripped limits of one call, for the audit trail.
+fn record_call(scope: &AuditScope, report: &CallReport) {
+    for request in &report.requests {
+        scope.record("outbound-request", serde_json::to_value(request).unwrap_or_default());
+        if let Some(limit) = &request.limit {
+            scope.record("limit", json!({"limit": limit, "url": request.url}));
+        }
+    }
+    if report.discarded_output > 0 {
+        scope.record("limit", json!({"limit": "output", "discarded_bytes": report.discarded_output}));
+    }
+    if let Err(failure) = &report.result {
+        use crate::plugin::SandboxFailure;
+        let limit = match failure {
+            SandboxFailure::Timeout(_) => "timeout",
+            SandboxFailure::MemoryLimit(_) => "memory",
+            SandboxFailure::Trap(_) => "trap",
+        };
+        scope.record("limit", json!({"limit": limit, "detail": failure.to_string()}));
+    }
 }

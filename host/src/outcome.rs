@@ -21,6 +21,8 @@ pub struct LookupOutcome {
     /// The provider's own answer, when asked for (`--raw`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub raw: Option<serde_json::Value>,
+    /// Ties this result to its audit records.
+    pub lookup_id: String,
     /// Every request the plugin tried, allowed or not.
     #[serde(skip)]
     pub requests: Vec<OutboundRecord>,
@@ -106,8 +108,14 @@ pub enum ErrorKind {
     MalformedResponse,
     Timeout,
     DeniedByPolicy,
-    /// The plugin trapped, ran out of memory, or broke the contract.
+    /// The plugin trapped (panic, stack overflow, invalid data at the boundary).
     PluginFailed,
+    /// The plugin tried to grow its memory past the instance's cap.
+    MemoryLimit,
+    /// The provider's answer was larger than the instance's response cap.
+    ResponseTooLarge,
+    /// The plugin returned something the contract forbids.
+    ContractViolation,
 }
 
 impl ErrorKind {
@@ -124,6 +132,9 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::DeniedByPolicy => "denied-by-policy",
             ErrorKind::PluginFailed => "plugin-failed",
+            ErrorKind::MemoryLimit => "memory-limit",
+            ErrorKind::ResponseTooLarge => "response-too-large",
+            ErrorKind::ContractViolation => "contract-violation",
         }
     }
 }

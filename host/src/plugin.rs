@@ -112,6 +112,8 @@ pub(crate) struct CallReport {
     pub requests: Vec<OutboundRecord>,
     pub log: Vec<LogLine>,
     pub output: String,
+    /// Bytes of plugin output over the cap, thrown away.
+    pub discarded_output: u64,
 }
 
 /// Everything a call's sandbox is given.
@@ -121,6 +123,7 @@ pub(crate) struct CallSpec {
     pub policy: GatePolicy,
     pub limits: Limits,
     pub quota_remaining: Option<u64>,
+    pub audit: Option<crate::audit::AuditScope>,
 }
 
 /// The most plugin stdout/stderr kept per call.
@@ -162,7 +165,7 @@ impl Plugin {
         })?;
         let mut plugin = Plugin {
             source: source.to_string(),
-            sha256: hex::encode(Sha256::digest(bytes)),
+            sha256: sha256_hex(bytes),
             size: bytes.len(),
             description: Description {
                 name: String::new(),
@@ -191,6 +194,7 @@ impl Plugin {
                 ..Limits::default()
             },
             quota_remaining: None,
+            audit: None,
         };
         let report = plugin.call(runtime, spec, Call::Describe).await;
         let info = match report.result {
@@ -209,6 +213,7 @@ impl Plugin {
         let gate = OutboundGate::new(spec.policy, runtime.tls.clone(), requests.clone());
         let mut state = HostState::new(spec.instance, spec.grant, gate, &output, spec.limits.max_memory_bytes);
         state.quota_remaining = spec.quota_remaining;
+        state.audit = spec.audit;
         let timeout = spec.limits.timeout;
         let mut store = runtime.store(state, timeout);
         let run = async {
@@ -229,6 +234,7 @@ impl Plugin {
         let log = std::mem::take(&mut store.data_mut().log.lines);
         drop(store);
         let (kept, discarded) = output.take();
+        let discarded_output = discarded;
         let mut printed = String::from_utf8_lossy(&kept).into_owned();
         if discarded > 0 {
             printed.push_str(&format!("\n[{discarded} more bytes of plugin output discarded]"));
@@ -239,22 +245,32 @@ impl Plugin {
             requests,
             log,
             output: printed,
+            discarded_output,
         }
     }
 }
 
 fn classify_trap(error: &wasmtime::Error, timeout: Duration, max_memory: usize) -> SandboxFailure {
-    if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
-        if *trap == wasmtime::Trap::Interrupt {
-            return SandboxFailure::Timeout(timeout);
-        }
+    use wasmtime::Trap;
+    if let Some(trap) = error.downcast_ref::<Trap>() {
+        return match *trap {
+            Trap::Interrupt => SandboxFailure::Timeout(timeout),
+            Trap::StackOverflow => SandboxFailure::Trap("stack overflow".into()),
+            Trap::UnreachableCodeReached => SandboxFailure::Trap("the plugin panicked (unreachable instruction)".into()),
+            other => SandboxFailure::Trap(other.to_string()),
+        };
     }
     let text = format!("{error:#}");
     if text.contains("growing memory") || text.contains("memory minimum size") {
         return SandboxFailure::MemoryLimit(max_memory);
     }
-    let first_line = text.lines().next().unwrap_or("unknown trap").to_string();
-    SandboxFailure::Trap(first_line)
+    // The useful part is the first line that is not wasmtime's preamble.
+    let reason = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with("error while executing") && !l.starts_with("wasm backtrace"))
+        .unwrap_or("unknown trap");
+    SandboxFailure::Trap(reason.to_string())
 }
 
 /// A plugin's description is input from untrusted code: check it.
@@ -296,4 +312,9 @@ fn check_description(info: PluginInfo) -> Result<Description, String> {
         kinds,
         auth_header,
     })
+}
+
+/// The hex SHA-256 of a component, as pinned by `plugin_sha256`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }

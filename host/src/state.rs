@@ -32,6 +32,16 @@ pub struct HostState {
     pub(crate) limits: StoreLimits,
     /// Units left for the instance; `None` is unlimited.
     pub(crate) quota_remaining: Option<u64>,
+    /// Where capability uses are recorded, when auditing is on.
+    pub(crate) audit: Option<crate::audit::AuditScope>,
+}
+
+impl HostState {
+    pub(crate) fn audit(&self, event: &str, detail: serde_json::Value) {
+        if let Some(scope) = &self.audit {
+            scope.record(event, detail);
+        }
+    }
 }
 
 impl HostState {
@@ -65,6 +75,7 @@ impl HostState {
                 .trap_on_grow_failure(true)
                 .build(),
             quota_remaining: None,
+            audit: None,
         }
     }
 }

@@ -17,7 +17,7 @@ mod calendar;
 mod clock;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -32,8 +32,15 @@ pub struct Limit {
     pub per: Period,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The ledger row of a reservation; stable across restarts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ReservationId(pub i64);
+
+impl std::fmt::Display for ReservationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Reservation {
@@ -50,19 +57,22 @@ pub enum Settlement {
 }
 
 /// An instance's counts in its current window. Unlimited instances are
-/// counted over the current UTC day.
+/// counted over the current UTC day (`window` is that day; `remaining` and
+/// `resets_at` are `None`). Once every reservation of the window is settled,
+/// `used + given_back` is everything reserved in it.
 #[derive(Debug, Clone)]
 pub struct QuotaStatus {
     pub instance: String,
     pub limit: Option<Limit>,
     pub window: Option<Window>,
-    /// Units of lookups that sent a request (settled or not).
+    /// Units of lookups that sent a request (settled or not): these never
+    /// come back.
     pub used: u64,
     /// Units reserved and returned because nothing was sent.
     pub given_back: u64,
     /// Units reserved by lookups that have not sent anything yet.
     pub in_flight: u64,
-    /// `None` when unlimited.
+    /// `limit - used - in_flight`; `None` when unlimited.
     pub remaining: Option<u64>,
     pub resets_at: Option<i64>,
 }
@@ -70,26 +80,42 @@ pub struct QuotaStatus {
 #[derive(Debug, thiserror::Error)]
 pub enum QuotaError {
     #[error(
-        "quota exhausted for instance `{instance}`: {taken} of {limit} units used this {period} \
-         ({requested} needed; window {} – {}); resets at {}",
+        "quota exhausted for instance `{instance}`: {} (window {} – {}); resets at {}",
+        exhausted_counts(*used, *in_flight, *limit, *requested, *period),
         rfc3339(window.start), rfc3339(window.end), rfc3339(*resets_at)
     )]
     Exhausted {
         instance: String,
         requested: u32,
-        /// Spent and in-flight units together.
-        taken: u64,
+        /// Units spent (sent) in the window.
+        used: u64,
+        /// Units reserved by lookups that have not sent or settled yet.
+        in_flight: u64,
         limit: u64,
         period: Period,
         window: Window,
         resets_at: i64,
     },
+    /// `message` says what was being done and what SQLite answered.
     #[error("quota ledger {path}: {message}")]
     Database { path: String, message: String },
     #[error("quota reservation {0} does not exist")]
     UnknownReservation(i64),
     #[error("quota reservation {0} was already given back; nothing may be sent on it")]
     AlreadyGivenBack(i64),
+}
+
+/// "3 of 3 units used this day", plus what is in flight and what was asked
+/// for when those explain the refusal.
+fn exhausted_counts(used: u64, in_flight: u64, limit: u64, requested: u32, period: Period) -> String {
+    let mut text = format!("{used} of {limit} units used this {period}");
+    if in_flight > 0 {
+        text += &format!(", {in_flight} more reserved by lookups in flight");
+    }
+    if requested > 1 || used + in_flight < limit {
+        text += &format!("; this lookup needs {requested}");
+    }
+    text
 }
 
 const SCHEMA: &str = "
@@ -119,31 +145,38 @@ struct Inner {
 }
 
 impl Ledger {
+    /// Opens (creating if needed) the ledger tables in the SQLite file at
+    /// `path`. The folder must exist. The file may hold other tables too.
     pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Ledger, QuotaError> {
         if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty())
             && !folder.is_dir()
         {
             return Err(QuotaError::Database {
                 path: path.display().to_string(),
-                message: format!("the folder {} does not exist", folder.display()),
+                message: format!("cannot open it: the folder {} does not exist", folder.display()),
             });
         }
-        let conn = Connection::open(path).map_err(|e| db_error(Some(path), e))?;
+        let conn = Connection::open(path).map_err(|e| db_error(Some(path), "opening the file", e))?;
         Ledger::with_connection(conn, Some(path.to_path_buf()), clock)
     }
 
+    /// A private in-memory ledger (one connection, shared by the clones).
     pub fn open_in_memory(clock: Arc<dyn Clock>) -> Result<Ledger, QuotaError> {
-        let conn = Connection::open_in_memory().map_err(|e| db_error(None, e))?;
+        let conn = Connection::open_in_memory().map_err(|e| db_error(None, "opening", e))?;
         Ledger::with_connection(conn, None, clock)
     }
 
     fn with_connection(conn: Connection, path: Option<PathBuf>, clock: Arc<dyn Clock>) -> Result<Ledger, QuotaError> {
-        let fail = |e| db_error(path.as_deref(), e);
-        conn.busy_timeout(Duration::from_secs(30)).map_err(fail)?;
+        let fail = |what| on_error(path.as_deref(), what);
+        // Racing writers wait for each other instead of failing.
+        conn.busy_timeout(Duration::from_secs(30)).map_err(fail("setting the busy timeout"))?;
         if path.is_some() {
-            conn.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
+            conn.pragma_update(None, "journal_mode", "WAL").map_err(fail("switching to WAL mode"))?;
         }
-        conn.execute_batch(SCHEMA).map_err(fail)?;
+        // Every commit reaches the disk: a `sent` mark must survive power loss.
+        conn.pragma_update(None, "synchronous", "FULL").map_err(fail("setting synchronous=FULL"))?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(fail("enabling foreign keys"))?;
+        conn.execute_batch(SCHEMA).map_err(fail("creating the quota tables"))?;
         Ok(Ledger {
             inner: Arc::new(Inner {
                 path,
@@ -153,16 +186,24 @@ impl Ledger {
         })
     }
 
+    /// The file, or `None` for an in-memory ledger.
     pub fn path(&self) -> Option<&Path> {
         self.inner.path.as_deref()
     }
 
-    fn error(&self, e: rusqlite::Error) -> QuotaError {
-        db_error(self.inner.path.as_deref(), e)
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic elsewhere cannot leave a transaction open (it rolls back on
+        // drop), so the connection stays usable.
+        self.inner.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn failed(&self, what: &'static str) -> impl Fn(rusqlite::Error) -> QuotaError + '_ {
+        on_error(self.inner.path.as_deref(), what)
     }
 
     /// Takes `units` for `instance`, or refuses with the counts and the reset
-    /// time. `expires_in` bounds how long the reservation may stay unsettled.
+    /// time. `expires_in` bounds how long the reservation may stay unsettled
+    /// before `recover_expired` settles it; it must outlast the lookup.
     pub fn reserve(
         &self,
         instance: &str,
@@ -172,18 +213,19 @@ impl Ledger {
     ) -> Result<Reservation, QuotaError> {
         let now = self.inner.clock.now_unix();
         let window = window_of(limit.map_or(Period::Day, |l| l.per), now);
-        let mut conn = self.inner.conn.lock().expect("ledger mutex poisoned");
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.error(e))?;
+        let fail = self.failed("reserving units");
+        let mut conn = self.conn();
+        // IMMEDIATE takes the write lock before the count, so no other
+        // connection can reserve between our check and our insert.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&fail)?;
         if let Some(limit) = limit {
-            let counts = window_counts(&tx, instance, window).map_err(|e| self.error(e))?;
-            let taken = counts.used + counts.in_flight;
-            if taken + u64::from(units) > limit.units {
+            let counts = window_counts(&tx, instance, window).map_err(&fail)?;
+            if counts.used + counts.in_flight + u64::from(units) > limit.units {
                 return Err(QuotaError::Exhausted {
                     instance: instance.to_string(),
                     requested: units,
-                    taken,
+                    used: counts.used,
+                    in_flight: counts.in_flight,
                     limit: limit.units,
                     period: limit.per,
                     window,
@@ -191,15 +233,15 @@ impl Ledger {
                 });
             }
         }
-        let expires_at = now + expires_in.as_secs().max(1) as i64;
+        let expires_at = now.saturating_add(whole_seconds(expires_in));
         tx.execute(
             "INSERT INTO quota_reservations (instance, units, created_at, expires_at, state)
              VALUES (?1, ?2, ?3, ?4, 'reserved')",
             params![instance, units, now, expires_at],
         )
-        .map_err(|e| self.error(e))?;
+        .map_err(&fail)?;
         let id = tx.last_insert_rowid();
-        tx.commit().map_err(|e| self.error(e))?;
+        tx.commit().map_err(&fail)?;
         Ok(Reservation {
             id: ReservationId(id),
             instance: instance.to_string(),
@@ -208,19 +250,22 @@ impl Ledger {
         })
     }
 
-    /// Records, durably, that a request is about to leave on this reservation.
+    /// Records, durably, that a request is about to leave on this
+    /// reservation. Idempotent; refused once the reservation was given back
+    /// (the request must then not leave).
     pub fn mark_sent(&self, id: ReservationId) -> Result<(), QuotaError> {
-        let conn = self.inner.conn.lock().expect("ledger mutex poisoned");
+        let fail = self.failed("marking a reservation sent");
+        let conn = self.conn();
         let changed = conn
             .execute(
                 "UPDATE quota_reservations SET state = 'sent' WHERE id = ?1 AND state IN ('reserved', 'sent')",
                 [id.0],
             )
-            .map_err(|e| self.error(e))?;
+            .map_err(&fail)?;
         if changed == 1 {
             return Ok(());
         }
-        match state_of(&conn, id).map_err(|e| self.error(e))?.as_deref() {
+        match state_of(&conn, id).map_err(&fail)?.as_deref() {
             Some("spent") => Ok(()),
             Some("given_back") => Err(QuotaError::AlreadyGivenBack(id.0)),
             _ => Err(QuotaError::UnknownReservation(id.0)),
@@ -231,15 +276,18 @@ impl Ledger {
     /// Settling twice gives the same answer and counts nothing twice.
     pub fn settle(&self, id: ReservationId) -> Result<Settlement, QuotaError> {
         let now = self.inner.clock.now_unix();
-        let conn = self.inner.conn.lock().expect("ledger mutex poisoned");
+        let fail = self.failed("settling a reservation");
+        let conn = self.conn();
+        // One conditional UPDATE: only an open reservation changes, so a
+        // second settle (or a racing recovery) finds nothing to do.
         conn.execute(
             "UPDATE quota_reservations
              SET state = CASE state WHEN 'sent' THEN 'spent' ELSE 'given_back' END, settled_at = ?2
              WHERE id = ?1 AND state IN ('reserved', 'sent')",
             params![id.0, now],
         )
-        .map_err(|e| self.error(e))?;
-        match state_of(&conn, id).map_err(|e| self.error(e))?.as_deref() {
+        .map_err(&fail)?;
+        match state_of(&conn, id).map_err(&fail)?.as_deref() {
             Some("spent") => Ok(Settlement::Spent),
             Some("given_back") => Ok(Settlement::GivenBack),
             _ => Err(QuotaError::UnknownReservation(id.0)),
@@ -248,23 +296,26 @@ impl Ledger {
 
     /// Settles what dead processes left behind: past their expiry, sent
     /// reservations are spent and the others given back. Returns how many.
+    /// Reservations not yet expired are left alone (their lookup may live).
     pub fn recover_expired(&self) -> Result<usize, QuotaError> {
         let now = self.inner.clock.now_unix();
-        let conn = self.inner.conn.lock().expect("ledger mutex poisoned");
+        let conn = self.conn();
         conn.execute(
             "UPDATE quota_reservations
              SET state = CASE state WHEN 'sent' THEN 'spent' ELSE 'given_back' END, settled_at = ?1
              WHERE state IN ('reserved', 'sent') AND expires_at <= ?1",
             [now],
         )
-        .map_err(|e| self.error(e))
+        .map_err(self.failed("recovering expired reservations"))
     }
 
+    /// Counts in the current window of `limit`'s period; for an unlimited
+    /// instance, in the current UTC day (`resets_at` and `remaining` are
+    /// then `None`).
     pub fn status(&self, instance: &str, limit: Option<Limit>) -> Result<QuotaStatus, QuotaError> {
         let now = self.inner.clock.now_unix();
         let window = window_of(limit.map_or(Period::Day, |l| l.per), now);
-        let conn = self.inner.conn.lock().expect("ledger mutex poisoned");
-        let counts = window_counts(&conn, instance, window).map_err(|e| self.error(e))?;
+        let counts = window_counts(&self.conn(), instance, window).map_err(self.failed("reading quota status"))?;
         Ok(QuotaStatus {
             instance: instance.to_string(),
             limit,
@@ -277,9 +328,16 @@ impl Ledger {
         })
     }
 
+    /// Units still to be had in the current window; `None` when unlimited.
     pub fn remaining(&self, instance: &str, limit: Option<Limit>) -> Result<Option<u64>, QuotaError> {
         Ok(self.status(instance, limit)?.remaining)
     }
+}
+
+/// Rounded up, so a sub-second expiry still lasts past `now`.
+fn whole_seconds(d: Duration) -> i64 {
+    let secs = d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0)).max(1);
+    i64::try_from(secs).unwrap_or(i64::MAX)
 }
 
 struct Counts {
@@ -288,6 +346,8 @@ struct Counts {
     in_flight: u64,
 }
 
+/// A reservation counts in the window its `created_at` falls in, whatever
+/// the period was then: a changed limit applies to the current window.
 fn window_counts(conn: &Connection, instance: &str, window: Window) -> rusqlite::Result<Counts> {
     conn.query_row(
         "SELECT
@@ -311,10 +371,14 @@ fn state_of(conn: &Connection, id: ReservationId) -> rusqlite::Result<Option<Str
         .optional()
 }
 
-fn db_error(path: Option<&Path>, e: rusqlite::Error) -> QuotaError {
+fn on_error<'a>(path: Option<&'a Path>, what: &'static str) -> impl Fn(rusqlite::Error) -> QuotaError + 'a {
+    move |e| db_error(path, what, e)
+}
+
+fn db_error(path: Option<&Path>, what: &str, e: rusqlite::Error) -> QuotaError {
     QuotaError::Database {
         path: path.map_or(":memory:".into(), |p| p.display().to_string()),
-        message: e.to_string(),
+        message: format!("{what} failed: {e}"),
     }
 }
 

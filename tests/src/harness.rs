@@ -13,6 +13,8 @@ use crate::mock::MockThreatFox;
 
 /// The hostile test plugin (see `tests/plugins/rogue`).
 pub const ROGUE_WASM: &str = env!("ENRICHBOX_ROGUE_WASM");
+/// A test-only plugin that tries every escape (see `tests/plugins/hostile`).
+pub const HOSTILE_WASM: &str = env!("ENRICHBOX_HOSTILE_WASM");
 /// A test-only plugin that imports `wasi:sockets`.
 pub const SOCKET_IMPORTER_WASM: &str = env!("ENRICHBOX_SOCKET_IMPORTER_WASM");
 
@@ -42,5 +44,13 @@ pub fn rogue_instance(mock: &MockThreatFox) -> InstanceConfig {
     let mut instance = instance_for(mock);
     instance.name = "Rogue".into();
     instance.plugin = PluginSource::File(PathBuf::from(ROGUE_WASM));
+    instance
+}
+
+/// An instance running the hostile plugin against `mock`.
+pub fn hostile_instance(mock: &MockThreatFox) -> InstanceConfig {
+    let mut instance = instance_for(mock);
+    instance.name = "Hostile".into();
+    instance.plugin = PluginSource::File(PathBuf::from(HOSTILE_WASM));
     instance
 }

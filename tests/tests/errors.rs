@@ -101,10 +101,14 @@ async fn malformed_answers_are_errors_not_empty_results() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_answer_is_cut_off_with_a_clear_error() {
-    let (outcome, _m) = look_up_while(Behavior::Oversized(3 << 20), C2_DOMAIN).await;
-    let (kind, message) = error_of(&outcome);
-    assert_eq!(kind, ErrorKind::MalformedResponse);
-    assert!(message.contains("limit") && message.contains(&(1u64 << 20).to_string()), "{message}");
+    // Announced by Content-Length, and streamed without one.
+    for behavior in [Behavior::Oversized(3 << 20), Behavior::OversizedChunked(3 << 20)] {
+        let (outcome, _m) = look_up_while(behavior.clone(), C2_DOMAIN).await;
+        let (kind, message) = error_of(&outcome);
+        assert_eq!(kind, ErrorKind::ResponseTooLarge, "{behavior:?}: {message}");
+        assert!(message.contains("limit") && message.contains(&(1u64 << 20).to_string()), "{behavior:?}: {message}");
+        assert_eq!(outcome.requests[0].limit.as_deref(), Some("response-size"));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

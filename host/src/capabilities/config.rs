@@ -5,6 +5,7 @@ use crate::state::HostState;
 
 impl Host for HostState {
     fn get(&mut self) -> Settings {
+        self.audit("config-read", serde_json::json!({}));
         let instance = &self.instance;
         Settings {
             account_name: instance.name.clone(),

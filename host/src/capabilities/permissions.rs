@@ -17,13 +17,21 @@ pub enum Grant {
 impl Host for HostState {
     fn kind_permitted(&mut self, kind: IndicatorKind) -> bool {
         let kind = crate::convert::kind_from_wit(kind);
-        self.instance.enabled_kinds.contains(&kind)
+        let granted = self.instance.enabled_kinds.contains(&kind);
+        self.audit("permission-check", serde_json::json!({"kind": kind.as_str(), "granted": granted}));
+        granted
     }
 
     fn action_permitted(&mut self, action: Action) -> bool {
-        matches!(
+        let granted = matches!(
             (self.grant, action),
             (Grant::Enrich, Action::Enrich) | (Grant::TestConnection, Action::TestConnection)
-        )
+        );
+        let name = match action {
+            Action::Enrich => "enrich",
+            Action::TestConnection => "test-connection",
+        };
+        self.audit("permission-check", serde_json::json!({"action": name, "granted": granted}));
+        granted
     }
 }

@@ -13,6 +13,7 @@ use crate::store::{Database, Permission};
 pub struct Context {
     pub config: Option<Config>,
     pub db_path: PathBuf,
+    pub audit_file: PathBuf,
     pub operator: String,
     pub verbose: bool,
 }
@@ -20,7 +21,13 @@ pub struct Context {
 impl Context {
     /// Loads the configuration file: an explicit path must exist; the
     /// default `./enrichbox.toml` is optional.
-    pub fn new(config: Option<PathBuf>, db: Option<PathBuf>, operator: Option<String>, verbose: bool) -> Result<Context> {
+    pub fn new(
+        config: Option<PathBuf>,
+        db: Option<PathBuf>,
+        audit_file: Option<PathBuf>,
+        operator: Option<String>,
+        verbose: bool,
+    ) -> Result<Context> {
         let config = match config {
             Some(path) => {
                 if !path.exists() {
@@ -43,6 +50,9 @@ impl Context {
         let db_path = db
             .or_else(|| config.as_ref().and_then(|c| c.database.clone()))
             .unwrap_or_else(default_database);
+        let audit_file = audit_file
+            .or_else(|| config.as_ref().and_then(|c| c.audit_file.clone()))
+            .unwrap_or_else(|| db_path.with_file_name("audit.jsonl"));
         let operator = operator
             .filter(|o| !o.trim().is_empty())
             .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
@@ -50,6 +60,7 @@ impl Context {
         Ok(Context {
             config,
             db_path,
+            audit_file,
             operator,
             verbose,
         })
@@ -91,4 +102,13 @@ fn default_database() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
         .unwrap_or_else(|| PathBuf::from("."));
     base.join("enrichbox").join("enrichbox.db")
+}
+
+impl Context {
+    /// The audit trail the commands append to.
+    pub fn audit(&self) -> Result<crate::audit::Audit> {
+        let sink = crate::audit::FileSink::open(&self.audit_file)
+            .with_context(|| format!("cannot open the audit trail {}", self.audit_file.display()))?;
+        Ok(crate::audit::Audit::default().with_sink(std::sync::Arc::new(sink)))
+    }
 }

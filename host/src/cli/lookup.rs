@@ -53,7 +53,10 @@ async fn enricher(context: &Context, instance: Option<&str>, doing: &str) -> Res
     let db = context.authorized(Permission::Enrich, doing)?;
     let resolved = context.registry(&db).resolve(instance).map_err(anyhow::Error::msg)?;
     let runtime = Arc::new(Runtime::new().map_err(|e| anyhow::anyhow!("{e:#}"))?);
-    Ok(Enricher::new(runtime, resolved.config).await?.with_ledger(context.ledger()?))
+    Ok(Enricher::new(runtime, resolved.config)
+        .await?
+        .with_ledger(context.ledger()?)
+        .with_audit(context.audit()?))
 }
 
 pub async fn lookup(context: &Context, args: LookupArgs) -> Result<ExitCode> {

@@ -1,6 +1,7 @@
 //! The `enrichbox` command line. `main.rs` only calls [`main`].
 
 mod admin;
+mod boundary;
 mod context;
 mod instance;
 mod lookup;
@@ -59,6 +60,10 @@ pub struct Cli {
     #[arg(long, global = true, env = "ENRICHBOX_DB", value_name = "PATH")]
     db: Option<PathBuf>,
 
+    /// Audit trail file, JSON lines (default: audit.jsonl beside the database).
+    #[arg(long, global = true, env = "ENRICHBOX_AUDIT_FILE", value_name = "PATH")]
+    audit_file: Option<PathBuf>,
+
     /// The operator to act as (permissions are checked against this name).
     #[arg(long = "as", global = true, env = "ENRICHBOX_OPERATOR", value_name = "NAME")]
     operator: Option<String>,
@@ -113,6 +118,27 @@ enum Command {
     /// Manage operators and their permissions (needs `admin`).
     #[command(subcommand)]
     Operator(admin::OperatorCommand),
+    /// Show a plugin's digest, imports (each granted or not), exports and
+    /// declarations, without running a lookup.
+    Inspect {
+        /// A bundled plugin name or a path to a .wasm component.
+        plugin: String,
+        #[arg(long, short, value_enum, default_value = "table")]
+        format: admin::TableOrJson,
+    },
+    /// Show the audit trail: every capability use, by lookup (needs `view`).
+    Audit {
+        #[arg(long, short)]
+        instance: Option<String>,
+        /// Only the records of this lookup id (shown in `lookup --format json`).
+        #[arg(long)]
+        lookup: Option<String>,
+        /// Only records at or after this RFC 3339 time, e.g. 2026-12-04T10:00:00Z.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, short, value_enum, default_value = "table")]
+        format: admin::TableOrJson,
+    },
 }
 
 /// Parses the arguments and runs the command.
@@ -135,7 +161,7 @@ pub fn main() -> ExitCode {
 }
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
-    let context = Context::new(cli.config, cli.db, cli.operator, cli.verbose)?;
+    let context = Context::new(cli.config, cli.db, cli.audit_file, cli.operator, cli.verbose)?;
     match cli.command {
         Command::Init { admin } => admin::init(&context, admin),
         Command::Lookup(args) => lookup::lookup(&context, args).await,
@@ -144,5 +170,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Instance(command) => instance::run(&context, command).await,
         Command::Quota { instance, format } => admin::quota(&context, instance, format),
         Command::Operator(command) => admin::operator(&context, command),
+        Command::Inspect { plugin, format } => boundary::inspect(&plugin, format).await,
+        Command::Audit {
+            instance,
+            lookup,
+            since,
+            format,
+        } => boundary::audit(&context, instance, lookup, since, format),
     }
 }

@@ -65,6 +65,8 @@ pub struct InstanceConfig {
     pub limits: Limits,
     /// `None`: unlimited.
     pub quota: Option<Limit>,
+    /// When set, the plugin must have exactly this SHA-256 digest.
+    pub plugin_sha256: Option<String>,
 }
 
 impl InstanceConfig {
@@ -79,6 +81,7 @@ impl InstanceConfig {
             enabled_kinds: None,
             limits: Limits::default(),
             quota: None,
+            plugin_sha256: None,
         }
     }
 
@@ -136,6 +139,9 @@ pub struct InstanceSpec {
     pub max_memory_mib: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_response_mib: Option<u32>,
+    /// Pins the plugin: loading refuses any other digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_sha256: Option<String>,
     /// `{ units = 1000, per = "day" }`; absent means unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota: Option<QuotaSpec>,
@@ -219,6 +225,16 @@ pub fn validate_instance(raw: InstanceSpec, folder: &Path) -> Result<InstanceCon
             per: q.per.parse::<Period>().map_err(|e| ("quota", e.to_string()))?,
         }),
     };
+    let plugin_sha256 = match raw.plugin_sha256 {
+        None => None,
+        Some(digest) => {
+            let digest = digest.trim().to_ascii_lowercase();
+            if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(("plugin_sha256", format!("`{digest}` is not a SHA-256 digest (64 hex digits)")));
+            }
+            Some(digest)
+        }
+    };
     let defaults = Limits::default();
     let timeout = match raw.timeout_seconds {
         None => defaults.timeout,
@@ -243,6 +259,7 @@ pub fn validate_instance(raw: InstanceSpec, folder: &Path) -> Result<InstanceCon
             max_response_bytes: mib(raw.max_response_mib, defaults.max_response_bytes, "max_response_mib")?,
         },
         quota,
+        plugin_sha256,
     })
 }
 

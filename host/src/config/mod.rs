@@ -20,6 +20,8 @@ pub struct Config {
     pub default_instance: Option<String>,
     /// `database = "..."`, resolved against the file's folder.
     pub database: Option<PathBuf>,
+    /// `audit_file = "..."`, resolved against the file's folder.
+    pub audit_file: Option<PathBuf>,
     pub instances: Vec<InstanceConfig>,
 }
 
@@ -51,6 +53,8 @@ struct FileTop {
     default_instance: Option<String>,
     /// The SQLite database for quota, operators and managed instances.
     database: Option<PathBuf>,
+    /// The audit trail, JSON lines.
+    audit_file: Option<PathBuf>,
     #[serde(default)]
     instance: Vec<toml::Table>,
 }
@@ -120,6 +124,7 @@ impl Config {
             path: path.to_path_buf(),
             default_instance: top.default_instance,
             database: top.database.map(|d| folder.join(d)),
+            audit_file: top.audit_file.map(|d| folder.join(d)),
             instances,
         })
     }

@@ -29,10 +29,18 @@ pub struct SendLimits {
 
 pub type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
 
+/// Called when the response-size cap trips, so the host can say which
+/// limit failed the lookup.
+pub type OnLimit = Arc<dyn Fn() + Send + Sync>;
+/// Called with the body bytes received so far, for the audit record.
+pub type OnBytes = Arc<dyn Fn(u64) + Send + Sync>;
+
 pub async fn send(
     mut request: Request<WasiBody>,
     tls: Arc<ClientConfig>,
     limits: SendLimits,
+    on_limit: OnLimit,
+    on_bytes: OnBytes,
 ) -> Result<(Response<WasiBody>, IoFuture), Error> {
     let uri = request.uri().clone();
     let use_tls = uri.scheme() == Some(&Scheme::HTTPS);
@@ -83,6 +91,7 @@ pub async fn send(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limits.max_response_bytes) {
+        on_limit();
         driver.abort();
         return Err(Error::HttpResponseBodySize(Some(limits.max_response_bytes)));
     }
@@ -93,6 +102,8 @@ pub async fn send(
             received: 0,
             max: limits.max_response_bytes,
             deadline: Box::pin(tokio::time::sleep_until(limits.deadline)),
+            on_limit,
+            on_bytes,
         }
         .boxed_unsync()
     });
@@ -143,6 +154,8 @@ struct CappedBody {
     received: u64,
     max: u64,
     deadline: Pin<Box<Sleep>>,
+    on_limit: OnLimit,
+    on_bytes: OnBytes,
 }
 
 impl Body for CappedBody {
@@ -157,7 +170,9 @@ impl Body for CappedBody {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     self.received += data.len() as u64;
+                    (self.on_bytes)(self.received);
                     if self.received > self.max {
+                        (self.on_limit)();
                         return Poll::Ready(Some(Err(Error::HttpResponseBodySize(Some(self.max)))));
                     }
                 }

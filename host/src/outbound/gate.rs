@@ -27,6 +27,10 @@ pub struct OutboundRecord {
     pub status: Option<u16>,
     pub error: Option<String>,
     pub millis: u64,
+    /// The host limit this request tripped, e.g. `response-size`.
+    pub limit: Option<String>,
+    /// Response body bytes received.
+    pub bytes: u64,
 }
 
 /// Shared between the gate (inside the store) and whoever runs the lookup.
@@ -153,6 +157,8 @@ impl WasiHttpHooks for OutboundGate {
                 status: None,
                 error: None,
                 millis: 0,
+                limit: None,
+                bytes: 0,
             });
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
@@ -180,6 +186,8 @@ impl WasiHttpHooks for OutboundGate {
             status: None,
             error: None,
             millis: 0,
+            limit: None,
+            bytes: 0,
         });
         let connect_timeout = options
             .and_then(|o| o.connect_timeout)
@@ -191,9 +199,21 @@ impl WasiHttpHooks for OutboundGate {
         };
         let tls = self.tls.for_instance(self.policy.verify_ssl);
         let log = self.log.clone();
+        let trip_log = self.log.clone();
+        let on_size_limit: client::OnLimit = Arc::new(move || {
+            if let Some(entry) = trip_log.lock().expect("outbound log poisoned").get_mut(index) {
+                entry.limit = Some("response-size".into());
+            }
+        });
+        let bytes_log = self.log.clone();
+        let on_bytes: client::OnBytes = Arc::new(move |received| {
+            if let Some(entry) = bytes_log.lock().expect("outbound log poisoned").get_mut(index) {
+                entry.bytes = received;
+            }
+        });
         Box::new(async move {
             let started = Instant::now();
-            let result = client::send(request, tls, limits).await;
+            let result = client::send(request, tls, limits, on_size_limit, on_bytes).await;
             if let Some(entry) = log.lock().expect("outbound log poisoned").get_mut(index) {
                 entry.millis = started.elapsed().as_millis() as u64;
                 match &result {

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -40,6 +41,8 @@ pub enum Behavior {
     MalformedJson,
     /// HTTP 200 with a valid JSON envelope this many bytes long.
     Oversized(usize),
+    /// Like `Oversized`, but chunked, with no `Content-Length` to warn.
+    OversizedChunked(usize),
     /// HTTP 200 with this `query_status` and a sentence in `data`.
     QueryStatus(String),
     /// `ok` with one record that lacks its `ioc` field.
@@ -205,7 +208,7 @@ async fn serve(listener: TcpListener, tls: Option<TlsMaterial>, key: String, sha
     }
 }
 
-async fn handle(request: Request<Incoming>, key: String, shared: Shared) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(request: Request<Incoming>, key: String, shared: Shared) -> Result<Response<Body>, Infallible> {
     let header = |name: &str| {
         request
             .headers()
@@ -264,6 +267,13 @@ async fn handle(request: Request<Incoming>, key: String, shared: Shared) -> Resu
             let padding = "x".repeat(size.saturating_sub(60));
             json(&serde_json::json!({"query_status": "no_result", "data": padding}))
         }
+        Behavior::OversizedChunked(size) => {
+            let mut response = Response::new(BoxBody::new(Chunked { left: size }));
+            response
+                .headers_mut()
+                .insert("content-type", "application/json".parse().expect("header value"));
+            response
+        }
         Behavior::QueryStatus(status) => {
             json(&serde_json::json!({"query_status": status, "data": "The mock was told to say this"}))
         }
@@ -275,13 +285,15 @@ async fn handle(request: Request<Incoming>, key: String, shared: Shared) -> Resu
     })
 }
 
-fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+type Body = BoxBody<Bytes, Infallible>;
+
+fn text(status: StatusCode, body: &str) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())).boxed());
     *response.status_mut() = status;
     response
 }
 
-fn json(value: &serde_json::Value) -> Response<Full<Bytes>> {
+fn json(value: &serde_json::Value) -> Response<Body> {
     let mut response = text(StatusCode::OK, &value.to_string());
     response
         .headers_mut()
@@ -304,5 +316,27 @@ fn self_signed() -> TlsMaterial {
         .expect("server certificate");
     TlsMaterial {
         acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+    }
+}
+
+/// A body of `left` bytes sent in 64 KiB chunks, length unknown up front.
+struct Chunked {
+    left: usize,
+}
+
+impl hyper::body::Body for Chunked {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        let n = self.left.min(64 * 1024);
+        self.left -= n;
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(Bytes::from(vec![b' '; n])))))
     }
 }

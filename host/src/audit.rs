@@ -1,0 +1,177 @@
+//! The audit trail: every capability a plugin uses, as one JSON object per
+//! event, tied together by a lookup id. Secrets are redacted before a record
+//! reaches any sink.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::secret::Secret;
+
+/// One event. `detail` holds the event's own fields.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct AuditRecord {
+    pub ts: String,
+    pub instance: String,
+    pub plugin_sha256: String,
+    pub lookup_id: String,
+    pub event: String,
+    pub detail: Value,
+}
+
+/// Where records go.
+pub trait AuditSink: Send + Sync {
+    fn write(&self, record: &AuditRecord);
+}
+
+/// Appends JSON lines to a file.
+pub struct FileSink {
+    path: PathBuf,
+    file: Mutex<std::fs::File>,
+}
+
+impl FileSink {
+    pub fn open(path: &Path) -> std::io::Result<FileSink> {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(FileSink {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+        })
+    }
+}
+
+impl AuditSink for FileSink {
+    fn write(&self, record: &AuditRecord) {
+        let mut line = serde_json::to_string(record).expect("a record serializes");
+        line.push('\n');
+        let mut file = self.file.lock().expect("audit file poisoned");
+        if let Err(e) = file.write_all(line.as_bytes()) {
+            crate::warn_once(&format!("cannot write the audit file {}: {e}", self.path.display()));
+        }
+    }
+}
+
+/// Keeps records in memory, for embedders and tests.
+#[derive(Default, Clone)]
+pub struct MemorySink(Arc<Mutex<Vec<AuditRecord>>>);
+
+impl MemorySink {
+    pub fn records(&self) -> Vec<AuditRecord> {
+        self.0.lock().expect("audit memory poisoned").clone()
+    }
+}
+
+impl AuditSink for MemorySink {
+    fn write(&self, record: &AuditRecord) {
+        self.0.lock().expect("audit memory poisoned").push(record.clone());
+    }
+}
+
+/// The sinks of a host; cheap to clone. Without sinks nothing is recorded.
+#[derive(Clone, Default)]
+pub struct Audit {
+    sinks: Vec<Arc<dyn AuditSink>>,
+}
+
+impl Audit {
+    pub fn with_sink(mut self, sink: Arc<dyn AuditSink>) -> Audit {
+        self.sinks.push(sink);
+        self
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        !self.sinks.is_empty()
+    }
+
+    /// The recorder for one lookup (or one `describe` / `test-connection`).
+    pub fn scope(&self, instance: &str, plugin_sha256: &str, secret: Option<Secret>) -> AuditScope {
+        AuditScope {
+            audit: self.clone(),
+            instance: instance.to_string(),
+            plugin_sha256: plugin_sha256.to_string(),
+            lookup_id: new_lookup_id(),
+            secret,
+        }
+    }
+}
+
+/// Records events of one lookup.
+#[derive(Clone)]
+pub struct AuditScope {
+    audit: Audit,
+    instance: String,
+    plugin_sha256: String,
+    lookup_id: String,
+    secret: Option<Secret>,
+}
+
+impl AuditScope {
+    pub fn lookup_id(&self) -> &str {
+        &self.lookup_id
+    }
+
+    pub fn record(&self, event: &str, detail: Value) {
+        if !self.audit.is_enabled() {
+            return;
+        }
+        let detail = match &self.secret {
+            // Redact on the serialized form so no field can carry the key.
+            Some(secret) => {
+                let text = secret.redact(&detail.to_string());
+                serde_json::from_str(&text).unwrap_or(json!({"redacted": text}))
+            }
+            None => detail,
+        };
+        let record = AuditRecord {
+            ts: timestamp(),
+            instance: self.instance.clone(),
+            plugin_sha256: self.plugin_sha256.clone(),
+            lookup_id: self.lookup_id.clone(),
+            event: event.to_string(),
+            detail,
+        };
+        for sink in &self.audit.sinks {
+            sink.write(&record);
+        }
+    }
+}
+
+/// Unique within a host and sortable by time: microseconds and a counter.
+fn new_lookup_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{micros:x}-{:x}-{n:x}", std::process::id())
+}
+
+/// RFC 3339 with milliseconds, UTC.
+fn timestamp() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let seconds = enrichbox_quota::rfc3339(now.as_secs() as i64);
+    format!("{}.{:03}Z", seconds.trim_end_matches('Z'), now.subsec_millis())
+}
+
+/// Reads a JSON-lines audit file, keeping records that match.
+pub fn read_file(
+    path: &Path,
+    instance: Option<&str>,
+    lookup: Option<&str>,
+    since: Option<&str>,
+) -> std::io::Result<Vec<AuditRecord>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<AuditRecord>(line).ok())
+        .filter(|r| instance.is_none_or(|i| r.instance.eq_ignore_ascii_case(i)))
+        .filter(|r| lookup.is_none_or(|l| r.lookup_id == l))
+        .filter(|r| since.is_none_or(|s| r.ts.as_str() >= s))
+        .collect())
+}

@@ -1,0 +1,119 @@
+//! A hostile plugin tries each escape in turn. Each attempt must be
+//! contained with a specific error (or come back empty-handed), and the same
+//! host must serve a normal lookup right after.
+
+use std::time::{Duration, Instant};
+
+use enrichbox::{Enricher, ErrorKind, LookupOutcome};
+use enrichbox_tests::harness::{enricher, hostile_instance, instance_for};
+use enrichbox_tests::mock::MockThreatFox;
+use enrichbox_tests::mock::dataset::C2_DOMAIN;
+
+const KEY: &str = "hostile-suite-key-31f9";
+
+struct Arena {
+    mock: MockThreatFox,
+    hostile: Enricher,
+    normal: Enricher,
+}
+
+impl Arena {
+    async fn new() -> Arena {
+        let mock = MockThreatFox::start(KEY);
+        let mut hostile = hostile_instance(&mock);
+        hostile.limits.timeout = Duration::from_secs(2);
+        hostile.limits.max_memory_bytes = 32 << 20;
+        let hostile = enricher(hostile).await;
+        let normal = enricher(instance_for(&mock)).await;
+        Arena { mock, hostile, normal }
+    }
+
+    async fn attack(&self, attack: &str) -> LookupOutcome {
+        let outcome = self.hostile.lookup(&format!("{attack}.hostile.test"), None).await;
+        // The host is unharmed: a real lookup works right after.
+        let after = self.normal.lookup(C2_DOMAIN, None).await;
+        assert!(after.error.is_none(), "after {attack}: {:?}", after.error);
+        assert_eq!(after.verdict, Some("malicious"));
+        let everything = format!("{}{:?}{}", serde_json::to_string(&outcome).unwrap(), outcome.raw, outcome.output);
+        assert!(!everything.contains(KEY), "{attack} saw the key");
+        outcome
+    }
+}
+
+fn seen(outcome: &LookupOutcome) -> String {
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    outcome.raw.as_ref().unwrap()["seen"].as_str().unwrap().to_string()
+}
+
+fn failed_with(outcome: &LookupOutcome, kind: ErrorKind) -> String {
+    let error = outcome.error.as_ref().unwrap_or_else(|| panic!("{} was not stopped", outcome.indicator));
+    assert_eq!(error.kind, kind, "{}: {}", outcome.indicator, error.message);
+    assert_eq!(outcome.verdict, None);
+    error.message.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_filesystem_environment_and_key_are_out_of_reach() {
+    let arena = Arena::new().await;
+    let file = seen(&arena.attack("read-file").await);
+    assert!(file.starts_with("Err(") && !file.contains("root:"), "{file}");
+    let dir = seen(&arena.attack("list-dir").await);
+    assert!(dir.starts_with("Err("), "{dir}");
+    let env = seen(&arena.attack("env-var").await);
+    assert_eq!(env, "vars=[] args=[]");
+    let config = seen(&arena.attack("config-dump").await);
+    assert!(config.contains("account-name: \"Hostile\"") && !config.contains(KEY), "{config}");
+    assert_eq!(arena.mock.request_count(), 4, "only the normal lookups reached the provider");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_that_never_returns_is_stopped_at_the_deadline() {
+    let arena = Arena::new().await;
+    let started = Instant::now();
+    let message = failed_with(&arena.attack("loop-forever").await, ErrorKind::Timeout);
+    assert!(message.contains("2.0s"), "{message}");
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbounded_allocation_hits_the_memory_cap() {
+    let arena = Arena::new().await;
+    let message = failed_with(&arena.attack("allocate").await, ErrorKind::MemoryLimit);
+    assert!(message.contains("32 MiB"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stack_overflow_and_panic_are_traps_not_host_crashes() {
+    let arena = Arena::new().await;
+    // Rust keeps its stack in linear memory: running off it is an
+    // out-of-bounds access (or a native stack overflow), a trap either way.
+    let message = failed_with(&arena.attack("recurse").await, ErrorKind::PluginFailed);
+    assert!(message.contains("stack overflow") || message.contains("out of bounds"), "{message}");
+    let message = failed_with(&arena.attack("panic").await, ErrorKind::PluginFailed);
+    assert!(message.contains("crashed") && message.contains("panicked"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flooding_stdout_is_capped_not_fatal() {
+    let arena = Arena::new().await;
+    let outcome = arena.attack("stdout-flood").await;
+    assert_eq!(seen(&outcome), "flooded");
+    assert!(outcome.output.len() < 70 * 1024, "{} bytes kept", outcome.output.len());
+    assert!(outcome.output.contains("more bytes of plugin output discarded"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_that_break_the_contract_are_rejected() {
+    let arena = Arena::new().await;
+    for (attack, needle) in [
+        ("bad-confidence", "confidence 200"),
+        ("wrong-indicator", "somebody-else.example"),
+        ("huge-string", "at most"),
+        ("not-json", "not JSON"),
+    ] {
+        let message = failed_with(&arena.attack(attack).await, ErrorKind::ContractViolation);
+        assert!(message.contains(needle), "{attack}: {message}");
+    }
+    // Invalid UTF-8 cannot even cross the boundary: the canonical ABI refuses it.
+    failed_with(&arena.attack("non-utf8").await, ErrorKind::PluginFailed);
+}
