@@ -168,6 +168,7 @@ impl Enricher {
                 "verdict": outcome.verdict,
                 "findings": outcome.findings.len(),
                 "error": outcome.error.as_ref().map(|e| e.kind.as_str()),
+                "message": outcome.error.as_ref().map(|e| e.message.as_str()),
                 "units_charged": outcome.units_charged,
             }),
         );

@@ -198,3 +198,49 @@ fn the_key_never_appears_in_any_output_even_when_echoed() {
         assert!(all.contains("[REDACTED]"), "{args:?}: {all}");
     }
 }
+
+#[test]
+fn inspect_shows_digest_imports_and_declarations_without_running_a_lookup() {
+    let output = Command::new(enrichbox_binary()).args(["inspect", "threatfox", "--format", "json"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["contract"], "enrichbox:enrichment@0.1.0");
+    assert_eq!(report["sha256"].as_str().unwrap().len(), 64);
+    let imports = report["imports"].as_array().unwrap();
+    assert!(imports.iter().all(|i| i["granted"] == true), "{imports:?}");
+    let http = imports.iter().find(|i| i["name"].as_str().unwrap().starts_with("wasi:http/outgoing-handler")).unwrap();
+    assert!(http["capability"].as_str().unwrap().contains("origin only"));
+    assert!(report["exports"][0].as_str().unwrap().starts_with("enrichbox:enrichment/provider"));
+    assert_eq!(report["description"]["kinds"].as_array().unwrap().len(), 4);
+
+    let sockets = enrichbox_tests::harness::SOCKET_IMPORTER_WASM;
+    let refused = Command::new(enrichbox_binary()).args(["inspect", sockets]).output().unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let text = stdout(&refused);
+    assert!(text.contains("! wasi:sockets/") && text.contains("NOT PROVIDED"), "{text}");
+    assert!(text.contains("would not load") && text.contains("wasi:sockets/"), "{text}");
+}
+
+#[test]
+fn the_audit_trail_shows_one_lookup_and_never_the_key() {
+    let key = "audit-cli-secret-5e1";
+    let mock = MockThreatFox::start(key);
+    let s = setup(&mock, "");
+    let output = run(&s, key, &["lookup", "--format", "json", C2_IP]);
+    let results: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let id = results[0]["lookup_id"].as_str().unwrap().to_string();
+    mock.set_behavior(Behavior::EchoKey);
+    let _ = run(&s, key, &["lookup", C2_IP]);
+
+    let audit = run(&s, key, &["audit", "--lookup", &id, "--format", "json"]);
+    assert!(audit.status.success(), "{}", stderr(&audit));
+    let events: Vec<Value> = stdout(&audit).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(events.iter().all(|e| e["lookup_id"] == id.as_str()));
+    let names: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert!(names.contains(&"outbound-request") && names.contains(&"quota-settle"), "{names:?}");
+    assert_eq!(names.last(), Some(&"lookup-end"));
+
+    let trail = std::fs::read_to_string(s.db.with_file_name("audit.jsonl")).unwrap();
+    assert!(trail.contains("[REDACTED]"), "the echoed key was recorded, redacted");
+    assert!(!trail.contains(key));
+}

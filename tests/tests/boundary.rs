@@ -57,7 +57,13 @@ async fn the_plugin_cannot_set_the_auth_header_itself() {
     let target = format!("http://127.0.0.1:{}/api/v1/#set-auth", mock.port());
     let outcome = rogue_fetch(&mock, &target).await;
     let error = outcome.error.expect("refused");
-    assert!(error.message.contains("refused to let the plugin set the auth header"), "{}", error.message);
+    assert!(error.message.contains("refused to let the plugin set the auth-key header"), "{}", error.message);
+    assert_eq!(mock.request_count(), 0);
+
+    // Nor can it point the request at another virtual host.
+    let target = format!("http://127.0.0.1:{}/api/v1/#set-host", mock.port());
+    let error = rogue_fetch(&mock, &target).await.error.expect("refused");
+    assert!(error.message.contains("set the host header"), "{}", error.message);
     assert_eq!(mock.request_count(), 0);
 }
 
@@ -140,4 +146,58 @@ async fn a_component_importing_sockets_fails_to_load_naming_the_import() {
     let error = enrichbox::Plugin::from_file(&runtime, path).await.err().expect("must not load");
     let message = error.to_string();
     assert!(message.contains("does not grant") && message.contains("wasi:sockets/"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_plugin_with_another_digest_refuses_to_load() {
+    let mock = MockThreatFox::start("k1");
+    let mut pinned = instance_for(&mock);
+    pinned.plugin_sha256 = Some("0".repeat(64));
+    let error = enrichbox::Enricher::new(enrichbox_tests::harness::runtime(), pinned)
+        .await
+        .err()
+        .expect("refused");
+    let message = error.to_string();
+    let actual = enrichbox_tests::harness::runtime()
+        .plugin(&enrichbox::PluginSource::Bundled("threatfox".into()))
+        .await
+        .unwrap()
+        .sha256
+        .clone();
+    assert!(message.contains(&"0".repeat(64)) && message.contains(&actual), "{message}");
+
+    let mut right = instance_for(&mock);
+    right.plugin_sha256 = Some(actual);
+    assert!(enricher(right).await.lookup(C2_DOMAIN, None).await.error.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_trail_ties_a_lookups_capability_uses_together() {
+    use enrichbox::audit::{Audit, MemorySink};
+    let mock = MockThreatFox::start("audited-key-77");
+    let sink = MemorySink::default();
+    let enricher = enricher(instance_for(&mock))
+        .await
+        .with_audit(Audit::default().with_sink(std::sync::Arc::new(sink.clone())));
+    let outcome = enricher.lookup(C2_DOMAIN, None).await;
+    let events: Vec<(String, serde_json::Value)> = sink
+        .records()
+        .into_iter()
+        .filter(|r| r.lookup_id == outcome.lookup_id)
+        .map(|r| (r.event, r.detail))
+        .collect();
+    let names: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(
+        names,
+        ["lookup-start", "permission-check", "quota-reserve", "permission-check", "permission-check",
+         "config-read", "outbound-request", "lookup-end"],
+    );
+    let request = &events[6].1;
+    assert_eq!(request["allowed"], true);
+    assert_eq!(request["status"], 200);
+    assert!(request["bytes"].as_u64().unwrap() > 100, "{request}");
+    assert!(request["url"].as_str().unwrap().starts_with("http://127.0.0.1"));
+    let load = sink.records().into_iter().find(|r| r.event == "plugin-load").expect("plugin load recorded");
+    assert_eq!(load.detail["sha256"].as_str().unwrap().len(), 64);
+    assert!(!format!("{:?}", sink.records()).contains("audited-key-77"));
 }

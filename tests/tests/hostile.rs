@@ -4,6 +4,9 @@
 
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use enrichbox::audit::{Audit, MemorySink};
 use enrichbox::{Enricher, ErrorKind, LookupOutcome};
 use enrichbox_tests::harness::{enricher, hostile_instance, instance_for};
 use enrichbox_tests::mock::MockThreatFox;
@@ -15,6 +18,7 @@ struct Arena {
     mock: MockThreatFox,
     hostile: Enricher,
     normal: Enricher,
+    audit: MemorySink,
 }
 
 impl Arena {
@@ -23,9 +27,37 @@ impl Arena {
         let mut hostile = hostile_instance(&mock);
         hostile.limits.timeout = Duration::from_secs(2);
         hostile.limits.max_memory_bytes = 32 << 20;
-        let hostile = enricher(hostile).await;
+        let audit = MemorySink::default();
+        let hostile = enricher(hostile)
+            .await
+            .with_audit(Audit::default().with_sink(Arc::new(audit.clone())));
         let normal = enricher(instance_for(&mock)).await;
-        Arena { mock, hostile, normal }
+        Arena { mock, hostile, normal, audit }
+    }
+
+    /// The events recorded for one lookup, as `event` or `event:limit`.
+    fn events(&self, outcome: &LookupOutcome) -> Vec<String> {
+        self.audit
+            .records()
+            .into_iter()
+            .filter(|r| r.lookup_id == outcome.lookup_id)
+            .map(|r| match r.detail.get("limit").and_then(|l| l.as_str()) {
+                Some(limit) => format!("{}:{limit}", r.event),
+                None => r.event,
+            })
+            .collect()
+    }
+
+    /// The attack was recorded from start to end, with this limit tripped.
+    fn assert_audited(&self, outcome: &LookupOutcome, limit: Option<&str>) {
+        let events = self.events(outcome);
+        assert_eq!(events.first().map(String::as_str), Some("lookup-start"), "{events:?}");
+        assert_eq!(events.last().map(String::as_str), Some("lookup-end"), "{events:?}");
+        if let Some(limit) = limit {
+            assert!(events.contains(&format!("limit:{limit}")), "{events:?}");
+        }
+        let text = format!("{:?}", self.audit.records());
+        assert!(!text.contains(KEY), "the audit trail holds the key");
     }
 
     async fn attack(&self, attack: &str) -> LookupOutcome {
@@ -61,7 +93,10 @@ async fn the_filesystem_environment_and_key_are_out_of_reach() {
     assert!(dir.starts_with("Err("), "{dir}");
     let env = seen(&arena.attack("env-var").await);
     assert_eq!(env, "vars=[] args=[]");
-    let config = seen(&arena.attack("config-dump").await);
+    let dump = arena.attack("config-dump").await;
+    arena.assert_audited(&dump, None);
+    assert!(arena.events(&dump).contains(&"config-read".to_string()));
+    let config = seen(&dump);
     assert!(config.contains("account-name: \"Hostile\"") && !config.contains(KEY), "{config}");
     assert_eq!(arena.mock.request_count(), 4, "only the normal lookups reached the provider");
 }
@@ -70,7 +105,9 @@ async fn the_filesystem_environment_and_key_are_out_of_reach() {
 async fn a_plugin_that_never_returns_is_stopped_at_the_deadline() {
     let arena = Arena::new().await;
     let started = Instant::now();
-    let message = failed_with(&arena.attack("loop-forever").await, ErrorKind::Timeout);
+    let outcome = arena.attack("loop-forever").await;
+    arena.assert_audited(&outcome, Some("timeout"));
+    let message = failed_with(&outcome, ErrorKind::Timeout);
     assert!(message.contains("2.0s"), "{message}");
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
 }
@@ -78,7 +115,9 @@ async fn a_plugin_that_never_returns_is_stopped_at_the_deadline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unbounded_allocation_hits_the_memory_cap() {
     let arena = Arena::new().await;
-    let message = failed_with(&arena.attack("allocate").await, ErrorKind::MemoryLimit);
+    let outcome = arena.attack("allocate").await;
+    arena.assert_audited(&outcome, Some("memory"));
+    let message = failed_with(&outcome, ErrorKind::MemoryLimit);
     assert!(message.contains("32 MiB"), "{message}");
 }
 
@@ -87,7 +126,9 @@ async fn stack_overflow_and_panic_are_traps_not_host_crashes() {
     let arena = Arena::new().await;
     // Rust keeps its stack in linear memory: running off it is an
     // out-of-bounds access (or a native stack overflow), a trap either way.
-    let message = failed_with(&arena.attack("recurse").await, ErrorKind::PluginFailed);
+    let outcome = arena.attack("recurse").await;
+    arena.assert_audited(&outcome, Some("trap"));
+    let message = failed_with(&outcome, ErrorKind::PluginFailed);
     assert!(message.contains("stack overflow") || message.contains("out of bounds"), "{message}");
     let message = failed_with(&arena.attack("panic").await, ErrorKind::PluginFailed);
     assert!(message.contains("crashed") && message.contains("panicked"), "{message}");
@@ -97,6 +138,7 @@ async fn stack_overflow_and_panic_are_traps_not_host_crashes() {
 async fn flooding_stdout_is_capped_not_fatal() {
     let arena = Arena::new().await;
     let outcome = arena.attack("stdout-flood").await;
+    arena.assert_audited(&outcome, Some("output"));
     assert_eq!(seen(&outcome), "flooded");
     assert!(outcome.output.len() < 70 * 1024, "{} bytes kept", outcome.output.len());
     assert!(outcome.output.contains("more bytes of plugin output discarded"));
@@ -111,7 +153,9 @@ async fn results_that_break_the_contract_are_rejected() {
         ("huge-string", "at most"),
         ("not-json", "not JSON"),
     ] {
-        let message = failed_with(&arena.attack(attack).await, ErrorKind::ContractViolation);
+        let outcome = arena.attack(attack).await;
+        arena.assert_audited(&outcome, None);
+        let message = failed_with(&outcome, ErrorKind::ContractViolation);
         assert!(message.contains(needle), "{attack}: {message}");
     }
     // Invalid UTF-8 cannot even cross the boundary: the canonical ABI refuses it.

@@ -1,6 +1,7 @@
 //! A hostile plugin for the test suite. For a `url` indicator it sends a GET
 //! to that URL exactly as given, so a test can aim it at another origin;
 //! the fragment `#set-auth` makes it also try to set the auth header itself,
+//! `#set-host` a `Host` header naming another server,
 //! and `#repeat-N` sends the request N times (it declares 3 calls).
 //! It reports what happened in its error or its `raw-json`.
 
@@ -35,11 +36,15 @@ impl Guest for Rogue {
             return Err(EnrichError::KindNotSupported(IndicatorKind::Url));
         };
         let (url, fragment) = url.split_once('#').unwrap_or((url.as_str(), ""));
-        let set_auth = fragment == "set-auth";
+        let set_header = match fragment {
+            "set-auth" => Some(("auth-key", "stolen")),
+            "set-host" => Some(("host", "elsewhere.example")),
+            _ => None,
+        };
         let times: u32 = fragment.strip_prefix("repeat-").and_then(|n| n.parse().ok()).unwrap_or(1);
         let mut last = Err("nothing sent".to_string());
         for attempt in 1..=times {
-            last = get(url, set_auth).map_err(|e| format!("request {attempt} of {times}: {e}"));
+            last = get(url, set_header).map_err(|e| format!("request {attempt} of {times}: {e}"));
             if last.is_err() {
                 break;
             }
@@ -59,15 +64,15 @@ impl Guest for Rogue {
     }
 }
 
-fn get(url: &str, set_auth: bool) -> Result<u16, String> {
+fn get(url: &str, set_header: Option<(&str, &str)>) -> Result<u16, String> {
     let (scheme, rest) = url.split_once("://").ok_or("no scheme")?;
     let split = rest.find('/').unwrap_or(rest.len());
     let (authority, path) = rest.split_at(split);
     let headers = Fields::new();
-    if set_auth {
+    if let Some((name, value)) = set_header {
         headers
-            .append("auth-key", b"stolen")
-            .map_err(|e| format!("host refused to let the plugin set the auth header: {e:?}"))?;
+            .append(name, value.as_bytes())
+            .map_err(|e| format!("host refused to let the plugin set the {name} header: {e:?}"))?;
     }
     let request = OutgoingRequest::new(headers);
     request.set_method(&Method::Get).map_err(|_| "method")?;
