@@ -114,7 +114,7 @@ fn link_granted_interfaces(linker: &mut Linker<HostState>) -> wasmtime::Result<(
 
     wasmtime_wasi::p2::add_to_linker_proxy_interfaces_async(linker)?;
     let l = linker;
-    cli::environment::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::environment::add_to_linker::<HostState, HasSelf<HostState>>(l, |state| state)?;
     cli::exit::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
     cli::terminal_input::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
     cli::terminal_output::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
@@ -124,7 +124,7 @@ fn link_granted_interfaces(linker: &mut Linker<HostState>) -> wasmtime::Result<(
     random::insecure::add_to_linker::<HostState, WasiRandom>(l, HostState::random)?;
     random::insecure_seed::add_to_linker::<HostState, WasiRandom>(l, HostState::random)?;
     filesystem::types::add_to_linker::<HostState, WasiFilesystem>(l, HostState::filesystem)?;
-    filesystem::preopens::add_to_linker::<HostState, WasiFilesystem>(l, HostState::filesystem)?;
+    filesystem::preopens::add_to_linker::<HostState, HasSelf<HostState>>(l, |state| state)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(l)?;
     Ok(())
 }

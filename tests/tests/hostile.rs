@@ -87,12 +87,17 @@ fn failed_with(outcome: &LookupOutcome, kind: ErrorKind) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_filesystem_environment_and_key_are_out_of_reach() {
     let arena = Arena::new().await;
-    let file = seen(&arena.attack("read-file").await);
+    // Each probe gets "nothing there" from the host, which records it.
+    let file = arena.attack("read-file").await;
+    assert!(arena.events(&file).contains(&"filesystem-probe".to_string()), "{:?}", arena.events(&file));
+    let file = seen(&file);
     assert!(file.starts_with("Err(") && !file.contains("root:"), "{file}");
-    let dir = seen(&arena.attack("list-dir").await);
-    assert!(dir.starts_with("Err("), "{dir}");
-    let env = seen(&arena.attack("env-var").await);
-    assert_eq!(env, "vars=[] args=[]");
+    let dir = arena.attack("list-dir").await;
+    assert!(arena.events(&dir).contains(&"filesystem-probe".to_string()));
+    assert!(seen(&dir).starts_with("Err("), "{}", seen(&dir));
+    let env = arena.attack("env-var").await;
+    assert!(arena.events(&env).contains(&"environment-probe".to_string()), "{:?}", arena.events(&env));
+    assert_eq!(seen(&env), "vars=[] args=[]");
     let dump = arena.attack("config-dump").await;
     arena.assert_audited(&dump, None);
     assert!(arena.events(&dump).contains(&"config-read".to_string()));

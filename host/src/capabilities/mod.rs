@@ -5,6 +5,7 @@ mod config;
 mod log;
 mod output;
 mod permissions;
+mod probes;
 mod quota;
 
 // The shared types interface has no functions, only a marker trait.
