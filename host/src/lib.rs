@@ -8,6 +8,7 @@
 //! API key itself.
 
 pub mod audit;
+pub mod batch;
 pub mod bindings;
 mod bundled;
 mod capabilities;

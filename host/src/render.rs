@@ -14,6 +14,8 @@ pub enum Format {
     Json,
     /// One JSON object per line, per indicator.
     Ndjson,
+    /// One row per indicator (enrich only).
+    Csv,
 }
 
 pub fn outcomes(out: &mut dyn Write, format: Format, outcomes: &[LookupOutcome]) -> io::Result<()> {
@@ -30,6 +32,10 @@ pub fn outcomes(out: &mut dyn Write, format: Format, outcomes: &[LookupOutcome])
             Ok(())
         }
         Format::Table => table(out, outcomes),
+        Format::Csv => {
+            csv_header(out)?;
+            outcomes.iter().try_for_each(|o| csv_row(out, o))
+        }
     }
 }
 
@@ -103,4 +109,38 @@ pub fn description(out: &mut dyn Write, d: &Description, sha256: &str, size: usi
         writeln!(out, "           {:6}  {:9}  {}", k.kind.as_str(), k.api_calls, k.quota_units)?;
     }
     Ok(())
+}
+
+pub fn csv_header(out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "indicator,kind,verdict,malware_families,threat_types,max_confidence,findings,error_kind,error_message,lookup_id")
+}
+
+/// One outcome as a CSV row; findings are summarized, not listed.
+pub fn csv_row(out: &mut dyn Write, o: &LookupOutcome) -> io::Result<()> {
+    let mut families: Vec<&str> = o.findings.iter().filter_map(|f| f.malware_family.as_deref()).collect();
+    families.dedup();
+    let mut threats: Vec<&str> = o.findings.iter().map(|f| f.threat_type.as_str()).collect();
+    threats.dedup();
+    let fields = [
+        o.indicator.clone(),
+        o.kind.clone().unwrap_or_default(),
+        o.verdict.unwrap_or("").to_string(),
+        families.join("|"),
+        threats.join("|"),
+        o.findings.iter().map(|f| f.confidence).max().map_or(String::new(), |c| c.to_string()),
+        o.findings.len().to_string(),
+        o.error.as_ref().map_or(String::new(), |e| e.kind.as_str().to_string()),
+        o.error.as_ref().map_or(String::new(), |e| e.message.clone()),
+        o.lookup_id.clone(),
+    ];
+    let escaped: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+    writeln!(out, "{}", escaped.join(","))
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
 }

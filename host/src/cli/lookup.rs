@@ -49,7 +49,7 @@ fn parse_kind(text: &str) -> Result<Kind, String> {
 }
 
 /// The instance's enricher, with the quota ledger attached.
-async fn enricher(context: &Context, instance: Option<&str>, doing: &str) -> Result<Enricher> {
+pub(super) async fn enricher(context: &Context, instance: Option<&str>, doing: &str) -> Result<Enricher> {
     let db = context.authorized(Permission::Enrich, doing)?;
     let resolved = context.registry(&db).resolve(instance).map_err(anyhow::Error::msg)?;
     let runtime = Arc::new(Runtime::new().map_err(|e| anyhow::anyhow!("{e:#}"))?);

@@ -3,6 +3,7 @@
 mod admin;
 mod boundary;
 mod context;
+mod enrich;
 mod instance;
 mod lookup;
 
@@ -87,6 +88,9 @@ enum Command {
     /// Look indicators up through an instance's plugin (needs `enrich`).
     #[command(after_help = lookup::LOOKUP_HELP)]
     Lookup(lookup::LookupArgs),
+    /// Enrich many indicators from a file or stdin (needs `enrich`).
+    #[command(after_help = enrich::ENRICH_HELP)]
+    Enrich(enrich::EnrichArgs),
     /// Show what a plugin declares: kinds, cost per lookup, authentication.
     Describe {
         /// A bundled plugin name or a path to a .wasm component.
@@ -165,6 +169,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Init { admin } => admin::init(&context, admin),
         Command::Lookup(args) => lookup::lookup(&context, args).await,
+        Command::Enrich(args) => enrich::enrich(&context, args).await,
         Command::Describe { plugin, json } => lookup::describe(&plugin, json).await,
         Command::TestConnection { instance, json } => lookup::test_connection(&context, instance, json).await,
         Command::Instance(command) => instance::run(&context, command).await,

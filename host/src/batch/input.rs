@@ -1,0 +1,197 @@
+//! Reading indicators from a file: plain text, CSV or NDJSON. Every line
+//! that is not an indicator is reported with its line number and counted;
+//! nothing is dropped silently.
+
+use std::collections::HashSet;
+
+use enrichbox_indicator::{Indicator, detect};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InputFormat {
+    /// One indicator per line; `#` starts a comment.
+    Text,
+    /// Comma-separated with a header row; see --column.
+    Csv,
+    /// One JSON object per line; see --field.
+    Ndjson,
+}
+
+/// An indicator to look up, with where it came from.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// Position among the valid, distinct indicators (for --ordered).
+    pub index: usize,
+    pub line: usize,
+    pub indicator: Indicator,
+}
+
+/// A line that was skipped, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Rejected {
+    pub line: usize,
+    pub text: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub items: Vec<Item>,
+    pub rejected: Vec<Rejected>,
+    pub duplicates: usize,
+}
+
+/// Picks the format from the file name, then from the content.
+pub fn detect_format(name: Option<&str>, text: &str) -> InputFormat {
+    let lower = name.unwrap_or("").to_ascii_lowercase();
+    if lower.ends_with(".csv") {
+        return InputFormat::Csv;
+    }
+    if lower.ends_with(".ndjson") || lower.ends_with(".jsonl") {
+        return InputFormat::Ndjson;
+    }
+    if lower.ends_with(".txt") {
+        return InputFormat::Text;
+    }
+    let first = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#'));
+    match first {
+        Some(l) if l.starts_with('{') => InputFormat::Ndjson,
+        _ => InputFormat::Text,
+    }
+}
+
+/// Reads `text` in `format`. `column` names the CSV column or NDJSON field;
+/// by default the first of `indicator`, `ioc`, `value` that exists.
+pub fn parse(text: &str, format: InputFormat, column: Option<&str>) -> Result<Parsed, String> {
+    let mut parsed = Parsed::default();
+    let mut seen = HashSet::new();
+    let mut add = |parsed: &mut Parsed, line: usize, raw: &str| match detect(raw) {
+        Ok(indicator) => {
+            if seen.insert(indicator.clone()) {
+                let index = parsed.items.len();
+                parsed.items.push(Item { index, line, indicator });
+            } else {
+                parsed.duplicates += 1;
+            }
+        }
+        Err(e) => parsed.rejected.push(Rejected {
+            line,
+            text: enrichbox_indicator::shorten(raw.trim()),
+            reason: e.to_string(),
+        }),
+    };
+    match format {
+        InputFormat::Text => {
+            for (n, line) in text.lines().enumerate() {
+                let content = line.split_once('#').map_or(line, |(before, _)| before).trim();
+                if !content.is_empty() {
+                    add(&mut parsed, n + 1, content);
+                }
+            }
+        }
+        InputFormat::Ndjson => {
+            for (n, line) in text.lines().enumerate() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let reject = |reason: String| Rejected { line: n + 1, text: enrichbox_indicator::shorten(line.trim()), reason };
+                let value: serde_json::Value = match serde_json::from_str(line) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        parsed.rejected.push(reject(format!("not JSON: {e}")));
+                        continue;
+                    }
+                };
+                let field = match column {
+                    Some(c) => value.get(c),
+                    None => ["indicator", "ioc", "value"].iter().find_map(|c| value.get(*c)),
+                };
+                match field.and_then(|f| f.as_str()) {
+                    Some(raw) => add(&mut parsed, n + 1, raw),
+                    None => parsed.rejected.push(reject(format!(
+                        "no string field `{}`",
+                        column.unwrap_or("indicator` (or `ioc`, `value")
+                    ))),
+                }
+            }
+        }
+        InputFormat::Csv => {
+            let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
+            let headers = reader.headers().map_err(|e| format!("cannot read the CSV header: {e}"))?.clone();
+            let wanted: Vec<&str> = match column {
+                Some(c) => vec![c],
+                None => vec!["indicator", "ioc", "value"],
+            };
+            let position = headers
+                .iter()
+                .position(|h| wanted.iter().any(|w| h.trim().eq_ignore_ascii_case(w)))
+                .ok_or_else(|| {
+                    format!(
+                        "no column named {} in the CSV header ({}); choose one with --column",
+                        wanted.join(" or "),
+                        headers.iter().collect::<Vec<_>>().join(", ")
+                    )
+                })?;
+            for record in reader.records() {
+                match record {
+                    Ok(record) => {
+                        let line = record.position().map_or(0, |p| p.line() as usize);
+                        match record.get(position) {
+                            Some(raw) if !raw.trim().is_empty() => add(&mut parsed, line, raw),
+                            _ => parsed.rejected.push(Rejected {
+                                line,
+                                text: String::new(),
+                                reason: "the indicator column is empty".into(),
+                            }),
+                        }
+                    }
+                    Err(e) => parsed.rejected.push(Rejected {
+                        line: e.position().map_or(0, |p| p.line() as usize),
+                        text: String::new(),
+                        reason: format!("not valid CSV: {e}"),
+                    }),
+                }
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_skips_comments_and_reports_bad_lines_with_numbers() {
+        let parsed = parse("# feed\n1.2.3.4\n\nexample.com # c2\nnot valid!\n1.2.3.4\n", InputFormat::Text, None).unwrap();
+        let values: Vec<String> = parsed.items.iter().map(|i| i.indicator.value()).collect();
+        assert_eq!(values, ["1.2.3.4", "example.com"]);
+        assert_eq!(parsed.duplicates, 1);
+        assert_eq!(parsed.rejected.len(), 1);
+        assert_eq!(parsed.rejected[0].line, 5);
+    }
+
+    #[test]
+    fn csv_uses_the_named_or_default_column() {
+        let csv = "source,ioc\nfeed,evil.example\nfeed,\"bad value\"\n";
+        let parsed = parse(csv, InputFormat::Csv, None).unwrap();
+        assert_eq!(parsed.items[0].indicator.value(), "evil.example");
+        assert_eq!(parsed.rejected[0].line, 3);
+        assert!(parse(csv, InputFormat::Csv, Some("nope")).unwrap_err().contains("--column"));
+    }
+
+    #[test]
+    fn ndjson_reads_a_field_and_reports_broken_lines() {
+        let text = "{\"indicator\":\"1.2.3.4\"}\n{broken\n{\"other\":1}\n";
+        let parsed = parse(text, InputFormat::Ndjson, None).unwrap();
+        assert_eq!(parsed.items.len(), 1);
+        let lines: Vec<usize> = parsed.rejected.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [2, 3]);
+    }
+
+    #[test]
+    fn the_format_is_detected() {
+        assert_eq!(detect_format(Some("a.csv"), ""), InputFormat::Csv);
+        assert_eq!(detect_format(None, "{\"a\":1}"), InputFormat::Ndjson);
+        assert_eq!(detect_format(Some("-"), "1.2.3.4"), InputFormat::Text);
+    }
+}

@@ -1,0 +1,99 @@
+//! Enriching many indicators: bounded concurrency, results streamed as they
+//! complete (or in input order), and a summary at the end.
+
+pub mod input;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::task::JoinSet;
+
+use crate::lookup::Enricher;
+use crate::outcome::LookupOutcome;
+use input::Item;
+
+#[derive(Debug, Clone, Copy)]
+pub struct BatchOptions {
+    /// Lookups in flight at once (each in its own sandbox).
+    pub concurrency: usize,
+    /// Emit results in input order instead of as they complete.
+    pub ordered: bool,
+}
+
+/// Counts of one run, printed at the end.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Summary {
+    pub looked_up: usize,
+    pub verdicts: BTreeMap<String, usize>,
+    pub errors: BTreeMap<String, usize>,
+    pub skipped_lines: usize,
+    pub duplicates: usize,
+    pub quota_units: u64,
+    pub seconds: f64,
+    pub per_second: f64,
+}
+
+impl Summary {
+    pub fn failed(&self) -> usize {
+        self.errors.values().sum()
+    }
+}
+
+/// Looks every item up, handing each result to `emit` as soon as the order
+/// allows.
+pub async fn run(
+    enricher: Arc<Enricher>,
+    items: Vec<Item>,
+    options: BatchOptions,
+    mut emit: impl FnMut(LookupOutcome),
+) -> Summary {
+    let started = Instant::now();
+    let mut summary = Summary::default();
+    let mut pending = items.into_iter();
+    let mut tasks = JoinSet::new();
+    let mut waiting: HashMap<usize, LookupOutcome> = HashMap::new();
+    let mut next_to_emit = 0;
+    let concurrency = options.concurrency.max(1);
+    loop {
+        while tasks.len() < concurrency {
+            let Some(item) = pending.next() else { break };
+            let enricher = enricher.clone();
+            tasks.spawn(async move {
+                let outcome = enricher.lookup(&item.indicator.value(), Some(item.indicator.kind())).await;
+                (item.index, outcome)
+            });
+        }
+        let Some(joined) = tasks.join_next().await else { break };
+        let (index, outcome) = match joined {
+            Ok(done) => done,
+            // A lookup never panics by design; if one did, say so loudly.
+            Err(e) => panic!("a lookup task failed: {e}"),
+        };
+        count(&mut summary, &outcome);
+        if options.ordered {
+            waiting.insert(index, outcome);
+            while let Some(outcome) = waiting.remove(&next_to_emit) {
+                emit(outcome);
+                next_to_emit += 1;
+            }
+        } else {
+            emit(outcome);
+        }
+    }
+    let elapsed = started.elapsed().max(Duration::from_micros(1));
+    summary.seconds = elapsed.as_secs_f64();
+    summary.per_second = summary.looked_up as f64 / summary.seconds;
+    summary
+}
+
+fn count(summary: &mut Summary, outcome: &LookupOutcome) {
+    summary.looked_up += 1;
+    summary.quota_units += u64::from(outcome.units_charged);
+    match (&outcome.error, outcome.verdict) {
+        (Some(error), _) => *summary.errors.entry(error.kind.as_str().to_string()).or_default() += 1,
+        (None, Some(verdict)) => *summary.verdicts.entry(verdict.to_string()).or_default() += 1,
+        (None, None) => *summary.errors.entry("no-verdict".to_string()).or_default() += 1,
+    }
+}

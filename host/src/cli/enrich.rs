@@ -1,0 +1,130 @@
+//! `enrich`: many indicators from a file or stdin.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+
+use super::Context;
+use crate::batch::input::{self, InputFormat};
+use crate::batch::{self, BatchOptions, Summary};
+use crate::outcome::LookupOutcome;
+use crate::render::{self, Format};
+
+pub const ENRICH_HELP: &str = "Examples:
+  enrichbox enrich feed.txt
+  enrichbox enrich iocs.csv --column ioc --format csv > enriched.csv
+  cat events.ndjson | enrichbox enrich - --field src_ip --ordered
+
+Lines that are not indicators are reported on stderr with their line number,
+skipped and counted; duplicates are looked up once. A summary goes to stderr.";
+
+#[derive(Debug, clap::Args)]
+pub struct EnrichArgs {
+    /// A file of indicators, or - for stdin.
+    #[arg(default_value = "-")]
+    input: String,
+    #[arg(long, short)]
+    instance: Option<String>,
+    /// Input format (default: from the file extension, else the content).
+    #[arg(long, value_enum)]
+    input_format: Option<InputFormat>,
+    /// CSV column or NDJSON field holding the indicator (default: indicator, ioc or value).
+    #[arg(long, alias = "field")]
+    column: Option<String>,
+    /// Output format (default: table on a terminal, ndjson otherwise).
+    #[arg(long, short, value_enum)]
+    format: Option<Format>,
+    /// Lookups in flight at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    concurrency: u16,
+    /// Print results in input order rather than as they complete.
+    #[arg(long)]
+    ordered: bool,
+    /// Include the provider's raw JSON answer.
+    #[arg(long)]
+    raw: bool,
+}
+
+pub async fn enrich(context: &Context, args: EnrichArgs) -> Result<ExitCode> {
+    let (name, text) = if args.input == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).context("cannot read stdin")?;
+        (None, text)
+    } else {
+        let path = PathBuf::from(&args.input);
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        (Some(args.input.clone()), text)
+    };
+    let format_in = args.input_format.unwrap_or_else(|| input::detect_format(name.as_deref(), &text));
+    let parsed = input::parse(&text, format_in, args.column.as_deref()).map_err(anyhow::Error::msg)?;
+    for rejected in &parsed.rejected {
+        eprintln!("skipped line {}: {}", rejected.line, rejected.reason);
+    }
+    let enricher = Arc::new(super::lookup::enricher(context, args.instance.as_deref(), "run lookups").await?);
+    let stdout_is_terminal = std::io::stdout().is_terminal();
+    let format = args.format.unwrap_or(if stdout_is_terminal { Format::Table } else { Format::Ndjson });
+    let options = BatchOptions {
+        concurrency: usize::from(args.concurrency),
+        ordered: args.ordered,
+    };
+    let mut collected: Vec<LookupOutcome> = Vec::new();
+    let mut out = std::io::stdout().lock();
+    let mut write_error = None;
+    if format == Format::Csv {
+        write_error = render::csv_header(&mut out).err();
+    }
+    let raw = args.raw;
+    let mut summary = batch::run(enricher, parsed.items, options, |mut outcome| {
+        if !raw {
+            outcome.raw = None;
+        }
+        let result = match format {
+            Format::Ndjson => serde_json::to_writer(&mut out, &outcome)
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(out)),
+            Format::Csv => render::csv_row(&mut out, &outcome),
+            Format::Json | Format::Table => {
+                collected.push(outcome);
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            write_error.get_or_insert(e);
+        }
+    })
+    .await;
+    if matches!(format, Format::Json | Format::Table) {
+        render::outcomes(&mut out, format, &collected)?;
+    }
+    out.flush()?;
+    if let Some(e) = write_error {
+        return Err(e).context("cannot write the results");
+    }
+    summary.skipped_lines = parsed.rejected.len();
+    summary.duplicates = parsed.duplicates;
+    print_summary(&summary);
+    Ok(if summary.failed() == 0 && summary.skipped_lines == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_summary(s: &Summary) {
+    let verdicts: Vec<String> = s.verdicts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let errors: Vec<String> = s.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    eprintln!(
+        "enriched {} indicators in {:.2} s ({:.0}/s): {}; errors: {}; skipped lines: {}; duplicates: {}; quota units: {}",
+        s.looked_up,
+        s.seconds,
+        s.per_second,
+        if verdicts.is_empty() { "none".into() } else { verdicts.join(", ") },
+        if errors.is_empty() { "none".into() } else { errors.join(", ") },
+        s.skipped_lines,
+        s.duplicates,
+        s.quota_units
+    );
+}

@@ -1,0 +1,121 @@
+//! `enrichbox enrich`: many indicators from a file, against the local mock.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::io::Write;
+
+use enrichbox_tests::mock::MockThreatFox;
+use enrichbox_tests::mock::dataset::{C2_DOMAIN, C2_IP, SAMPLE_MD5};
+use serde_json::Value;
+
+const KEY: &str = "enrich-key";
+
+struct Env {
+    dir: tempfile::TempDir,
+    db: PathBuf,
+    _mock: MockThreatFox,
+}
+
+impl Env {
+    fn new() -> Env {
+        let mock = MockThreatFox::start(KEY);
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("enrichbox.db");
+        let env = Env { dir, db, _mock: mock };
+        assert!(env.run(&["init"], None).status.success());
+        let base = env._mock.base_url().to_string();
+        let add = env.run(&["instance", "add", "TF", "--base-url", &base, "--api-key-env", "TF_KEY"], None);
+        assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+        env
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_enrichbox"))
+            .current_dir(self.dir.path())
+            .args(["--db", self.db.to_str().unwrap(), "--as", "admin"])
+            .args(args)
+            .env("TF_KEY", KEY)
+            .env_remove("ENRICHBOX_CONFIG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
+    fn file(&self, name: &str, text: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+}
+
+fn results(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn text_input_reports_bad_lines_dedupes_and_summarizes() {
+    let env = Env::new();
+    let feed = env.file("feed.txt", &format!("# today's feed\n{C2_IP}\n{C2_DOMAIN} # c2\nnot an ioc!\n\n{C2_IP}\n203.0.113.8\n"));
+    let output = env.run(&["enrich", &feed, "--ordered"], None);
+    assert_eq!(output.status.code(), Some(1), "a skipped line makes the run not fully successful");
+    let indicators: Vec<String> = results(&output).iter().map(|r| r["indicator"].as_str().unwrap().to_string()).collect();
+    assert_eq!(indicators, [C2_IP, C2_DOMAIN, "203.0.113.8"]);
+    let err = stderr(&output);
+    assert!(err.contains("skipped line 4:"), "{err}");
+    assert!(err.contains("enriched 3 indicators") && err.contains("malicious 2") && err.contains("unknown 1"), "{err}");
+    assert!(err.contains("skipped lines: 1") && err.contains("duplicates: 1") && err.contains("quota units: 3"), "{err}");
+}
+
+#[test]
+fn csv_and_ndjson_inputs_read_the_named_column() {
+    let env = Env::new();
+    let csv = env.file("iocs.csv", &format!("source,value,note\nfeed-a,{C2_IP},x\nfeed-b,{SAMPLE_MD5},\"quoted, note\"\n"));
+    let output = env.run(&["enrich", &csv, "--ordered"], None);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let kinds: Vec<String> = results(&output).iter().map(|r| r["kind"].as_str().unwrap().to_string()).collect();
+    assert_eq!(kinds, ["ip", "hash"]);
+
+    let ndjson = format!("{{\"src\":\"{C2_DOMAIN}\"}}\n{{\"src\":\"{C2_IP}\"}}\n");
+    let output = env.run(&["enrich", "-", "--field", "src", "--ordered", "--format", "csv"], Some(&ndjson));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let csv_out = String::from_utf8_lossy(&output.stdout).to_string();
+    let lines: Vec<&str> = csv_out.lines().collect();
+    assert!(lines[0].starts_with("indicator,kind,verdict"), "{csv_out}");
+    assert!(lines[1].starts_with(&format!("{C2_DOMAIN},domain,malicious,AsyncRAT")), "{csv_out}");
+    assert!(lines[2].starts_with(&format!("{C2_IP},ip,malicious,Cobalt Strike")), "{csv_out}");
+}
+
+#[test]
+fn ordered_output_follows_the_input_under_concurrency() {
+    let env = Env::new();
+    let feed: Vec<String> = (1..=60).map(|i| format!("198.51.100.{i}")).collect();
+    let path = env.file("many.txt", &feed.join("\n"));
+    let output = env.run(&["enrich", &path, "--ordered", "--concurrency", "16"], None);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let got: Vec<String> = results(&output).iter().map(|r| r["indicator"].as_str().unwrap().to_string()).collect();
+    assert_eq!(got, feed);
+}
+
+#[test]
+fn a_ten_thousand_indicator_batch_finishes() {
+    let env = Env::new();
+    let feed: String = (0..10_000).map(|i| format!("10.{}.{}.{}\n", i / 65_536, (i / 256) % 256, i % 256)).collect();
+    let path = env.file("big.txt", &feed);
+    let started = std::time::Instant::now();
+    let output = env.run(&["enrich", &path, "--concurrency", "16"], None);
+    let elapsed = started.elapsed();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(results(&output).len(), 10_000);
+    assert!(stderr(&output).contains("enriched 10000 indicators"), "{}", stderr(&output));
+    eprintln!("10,000 indicators in {elapsed:?} (debug build)");
+}
