@@ -11,6 +11,7 @@ pub mod audit;
 pub mod batch;
 pub mod bindings;
 mod bundled;
+pub mod cache;
 mod capabilities;
 pub mod cli;
 pub mod config;

@@ -10,6 +10,7 @@ use enrichbox_quota::{Ledger, QuotaError, Reservation, Settlement};
 use serde_json::json;
 
 use crate::audit::{Audit, AuditScope};
+use crate::cache::ResultCache;
 
 use crate::capabilities::Grant;
 use crate::config::InstanceConfig;
@@ -40,6 +41,11 @@ pub struct Enricher {
     /// Without a ledger nothing is counted (embedders that meter elsewhere).
     ledger: Option<Ledger>,
     audit: Audit,
+    cache: Option<ResultCache>,
+    /// Digest of what cached results depend on (plugin, base URL, key).
+    cache_digest: String,
+    /// Skip cached results (they are still refreshed).
+    refresh: bool,
 }
 
 /// The result of `test-connection`.
@@ -111,7 +117,23 @@ impl Enricher {
             credential,
             ledger: None,
             audit: Audit::default(),
+            cache: None,
+            cache_digest: String::new(),
+            refresh: false,
         })
+    }
+
+    /// Serve repeated lookups from `cache` within the instance's TTL; with
+    /// `refresh`, always ask the provider (and update the cache).
+    pub fn with_cache(mut self, cache: ResultCache, refresh: bool) -> Enricher {
+        self.cache_digest = crate::cache::config_digest(
+            &self.plugin.sha256,
+            self.config.base_url.as_str(),
+            self.credential.as_ref().map(|(_, s)| s.expose()),
+        );
+        self.cache = Some(cache);
+        self.refresh = refresh;
+        self
     }
 
     /// Record every capability use of this instance's lookups in `audit`,
@@ -155,6 +177,8 @@ impl Enricher {
             error: None,
             raw: None,
             lookup_id: scope.lookup_id().to_string(),
+            cached: false,
+            cache_age_seconds: None,
             requests: Vec::new(),
             log: Vec::new(),
             output: String::new(),
@@ -198,6 +222,13 @@ impl Enricher {
             outcome.error = Some(error);
             return;
         }
+        if let Some(cached) = self.cached(&outcome.indicator) {
+            scope.record("cache-hit", json!({"age_seconds": cached.cache_age_seconds}));
+            let lookup_id = std::mem::take(&mut outcome.lookup_id);
+            *outcome = cached;
+            outcome.lookup_id = lookup_id;
+            return;
+        }
         let cost = self.plugin.description.cost(indicator.kind()).expect("admit checked support");
         let reservation = self.reserve(cost.quota_units);
         scope.record(
@@ -222,6 +253,11 @@ impl Enricher {
             .await;
         record_call(scope, &report);
         self.fill(&indicator, outcome, report);
+        if let Some(cache) = &self.cache
+            && self.config.cache_ttl_seconds > 0
+        {
+            cache.put(&self.cache_digest, outcome);
+        }
         if let Some(reservation) = reservation {
             self.settle(&reservation, outcome);
             scope.record(
@@ -230,6 +266,14 @@ impl Enricher {
                        "given_back": reservation.units - outcome.units_charged}),
             );
         }
+    }
+
+    fn cached(&self, indicator: &str) -> Option<LookupOutcome> {
+        let cache = self.cache.as_ref()?;
+        if self.refresh || self.config.cache_ttl_seconds == 0 {
+            return None;
+        }
+        cache.get(&self.config.name, &self.cache_digest, indicator, self.config.cache_ttl_seconds)
     }
 
     fn scope(&self) -> AuditScope {
@@ -363,7 +407,7 @@ impl Enricher {
         match report.result {
             Ok(Returned::Enrich(Ok(enrichment))) => match check_enrichment(indicator, &enrichment) {
                 Ok(raw) => {
-                    outcome.verdict = Some(verdict_name(enrichment.verdict));
+                    outcome.verdict = Some(verdict_name(enrichment.verdict).to_string());
                     outcome.raw = Some(serde_json::from_str(&redact(&serde_json::to_string(&raw).unwrap_or_default())).unwrap_or(raw));
                     outcome.findings = enrichment.findings.into_iter().map(FindingOut::from).collect();
                 }

@@ -6,7 +6,7 @@ use crate::bindings::{EnrichError, Finding, Relation, Verdict};
 use crate::capabilities::LogLine;
 use crate::outbound::OutboundRecord;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct LookupOutcome {
     /// Normalized when the input was valid, as given otherwise.
     pub indicator: String,
@@ -15,7 +15,7 @@ pub struct LookupOutcome {
     pub instance: String,
     pub provider: String,
     /// Null when the lookup failed: a failure is never "unknown".
-    pub verdict: Option<&'static str>,
+    pub verdict: Option<String>,
     pub findings: Vec<FindingOut>,
     pub error: Option<LookupError>,
     /// The provider's own answer, when asked for (`--raw`).
@@ -23,16 +23,22 @@ pub struct LookupOutcome {
     pub raw: Option<serde_json::Value>,
     /// Ties this result to its audit records.
     pub lookup_id: String,
+    /// Served from the result cache (no quota spent).
+    #[serde(default)]
+    pub cached: bool,
+    /// How old the cached result is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_age_seconds: Option<u64>,
     /// Every request the plugin tried, allowed or not.
-    #[serde(skip)]
+    #[serde(skip, default)]
     pub requests: Vec<OutboundRecord>,
-    #[serde(skip)]
+    #[serde(skip, default)]
     pub log: Vec<LogLine>,
     /// What the plugin wrote to stdout/stderr.
-    #[serde(skip)]
+    #[serde(skip, default)]
     pub output: String,
     /// Quota units this lookup spent (0 when none was sent or none is kept).
-    #[serde(skip)]
+    #[serde(skip, default)]
     pub units_charged: u32,
 }
 
@@ -42,9 +48,10 @@ impl LookupOutcome {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct FindingOut {
-    pub relation: &'static str,
+    /// `exact` or `linked`.
+    pub relation: String,
     pub threat_type: String,
     pub threat_type_description: Option<String>,
     pub malware_family: Option<String>,
@@ -67,7 +74,8 @@ impl From<Finding> for FindingOut {
             relation: match f.relation {
                 Relation::Exact => "exact",
                 Relation::Linked => "linked",
-            },
+            }
+            .to_string(),
             threat_type: f.threat_type,
             threat_type_description: f.threat_type_description,
             malware_family: f.malware_family,
@@ -95,7 +103,7 @@ pub fn verdict_name(verdict: Verdict) -> &'static str {
 }
 
 /// The contract's error variants, plus the host's own ways to fail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorKind {
     InvalidIndicator,
@@ -139,7 +147,7 @@ impl ErrorKind {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct LookupError {
     pub kind: ErrorKind,
     pub message: String,

@@ -47,7 +47,7 @@ fn table(out: &mut dyn Write, outcomes: &[LookupOutcome]) -> io::Result<()> {
             rows.push([o.indicator.clone(), kind, "error".into(), format!("{}: {}", error.kind.as_str(), error.message)]);
             continue;
         }
-        let verdict = o.verdict.unwrap_or("unknown").to_string();
+        let verdict = o.verdict.clone().unwrap_or_else(|| "unknown".into());
         if o.findings.is_empty() {
             rows.push([o.indicator.clone(), kind, verdict, format!("no record at {}", o.provider)]);
             continue;
@@ -124,7 +124,7 @@ pub fn csv_row(out: &mut dyn Write, o: &LookupOutcome) -> io::Result<()> {
     let fields = [
         o.indicator.clone(),
         o.kind.clone().unwrap_or_default(),
-        o.verdict.unwrap_or("").to_string(),
+        o.verdict.clone().unwrap_or_default(),
         families.join("|"),
         threats.join("|"),
         o.findings.iter().map(|f| f.confidence).max().map_or(String::new(), |c| c.to_string()),

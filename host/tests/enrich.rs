@@ -119,3 +119,50 @@ fn a_ten_thousand_indicator_batch_finishes() {
     assert!(stderr(&output).contains("enriched 10000 indicators"), "{}", stderr(&output));
     eprintln!("10,000 indicators in {elapsed:?} (debug build)");
 }
+
+#[test]
+fn repeated_lookups_come_from_the_cache_until_refreshed_or_reconfigured() {
+    let env = Env::new();
+    let lookup = |extra: &[&str]| {
+        let mut args = vec!["lookup", "--format", "json", C2_IP];
+        args.extend_from_slice(extra);
+        let output = env.run(&args, None);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let parsed: Value = serde_json::from_slice(&output.stdout).unwrap();
+        parsed[0].clone()
+    };
+    let sent = || env._mock.request_count();
+    let before = sent();
+    let first = lookup(&[]);
+    assert_eq!(first["cached"], false);
+    assert_eq!(sent(), before + 1);
+
+    let second = lookup(&[]);
+    assert_eq!(second["cached"], true);
+    assert!(second["cache_age_seconds"].as_u64().is_some());
+    assert_eq!(second["findings"], first["findings"]);
+    assert_ne!(second["lookup_id"], first["lookup_id"]);
+    assert_eq!(sent(), before + 1, "a cached result sends nothing");
+
+    assert_eq!(lookup(&["--refresh"])["cached"], false);
+    assert_eq!(sent(), before + 2);
+
+    // Another base URL (same server, other spelling) invalidates the entries.
+    let other = format!("http://localhost:{}/api/v1/", env._mock.port());
+    assert!(env.run(&["instance", "update", "TF", "--base-url", &other], None).status.success());
+    assert_eq!(lookup(&[])["cached"], false);
+    assert_eq!(sent(), before + 3);
+}
+
+#[test]
+fn failures_are_never_cached() {
+    let env = Env::new();
+    env._mock.set_behavior(enrichbox_tests::mock::Behavior::HttpStatus(503));
+    let failed = env.run(&["lookup", "--format", "json", C2_DOMAIN], None);
+    assert_eq!(failed.status.code(), Some(1));
+    env._mock.set_behavior(enrichbox_tests::mock::Behavior::Normal);
+    let output = env.run(&["lookup", "--format", "json", C2_DOMAIN], None);
+    let parsed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(parsed[0]["cached"], false);
+    assert_eq!(parsed[0]["verdict"], "malicious");
+}

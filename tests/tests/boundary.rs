@@ -106,7 +106,7 @@ async fn tls_certificates_are_verified_unless_the_instance_opts_out() {
     lax.verify_ssl = false;
     let outcome = enricher(lax).await.lookup(C2_DOMAIN, None).await;
     assert!(outcome.error.is_none(), "{:?}", outcome.error);
-    assert_eq!(outcome.verdict, Some("malicious"));
+    assert_eq!(outcome.verdict.as_deref(), Some("malicious"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,7 +23,7 @@ fn error_of(outcome: &LookupOutcome) -> (ErrorKind, String) {
         .error
         .as_ref()
         .unwrap_or_else(|| panic!("expected an error, got verdict {:?}", outcome.verdict));
-    assert_eq!(outcome.verdict, None, "a failed lookup has no verdict");
+    assert_eq!(outcome.verdict.as_deref(), None, "a failed lookup has no verdict");
     (error.kind, error.message.clone())
 }
 

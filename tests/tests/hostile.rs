@@ -65,7 +65,7 @@ impl Arena {
         // The host is unharmed: a real lookup works right after.
         let after = self.normal.lookup(C2_DOMAIN, None).await;
         assert!(after.error.is_none(), "after {attack}: {:?}", after.error);
-        assert_eq!(after.verdict, Some("malicious"));
+        assert_eq!(after.verdict.as_deref(), Some("malicious"));
         let everything = format!("{}{:?}{}", serde_json::to_string(&outcome).unwrap(), outcome.raw, outcome.output);
         assert!(!everything.contains(KEY), "{attack} saw the key");
         outcome
@@ -80,7 +80,7 @@ fn seen(outcome: &LookupOutcome) -> String {
 fn failed_with(outcome: &LookupOutcome, kind: ErrorKind) -> String {
     let error = outcome.error.as_ref().unwrap_or_else(|| panic!("{} was not stopped", outcome.indicator));
     assert_eq!(error.kind, kind, "{}: {}", outcome.indicator, error.message);
-    assert_eq!(outcome.verdict, None);
+    assert_eq!(outcome.verdict.as_deref(), None);
     error.message.clone()
 }
 

@@ -26,7 +26,7 @@ async fn a_bare_ip_finds_its_ip_port_record_and_nothing_else() {
     let outcome = look_up(&mock, C2_IP).await;
     assert_ok(&outcome);
     assert_eq!(outcome.kind.as_deref(), Some("ip"));
-    assert_eq!(outcome.verdict, Some("malicious"));
+    assert_eq!(outcome.verdict.as_deref(), Some("malicious"));
     assert_eq!(record_ids(&outcome), ["1001"]);
     let finding = &outcome.findings[0];
     assert_eq!(finding.matched_ioc, format!("{C2_IP}:443"));
@@ -82,7 +82,7 @@ async fn a_url_is_found_by_exact_match() {
 
     let longer = look_up(&mock, "http://files.telemetry-cdn.example/invoice.exe.bak").await;
     assert_ok(&longer);
-    assert_eq!(longer.verdict, Some("unknown"));
+    assert_eq!(longer.verdict.as_deref(), Some("unknown"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,11 +91,11 @@ async fn a_hash_lookup_reports_the_sample_and_what_threatfox_links_to_it() {
     let outcome = look_up(&mock, &SAMPLE_SHA256.to_uppercase()).await;
     assert_ok(&outcome);
     assert_eq!(outcome.kind.as_deref(), Some("hash"));
-    assert_eq!(outcome.verdict, Some("malicious"));
+    assert_eq!(outcome.verdict.as_deref(), Some("malicious"));
     let relations: Vec<(&str, &str)> = outcome
         .findings
         .iter()
-        .map(|f| (f.record_id.as_str(), f.relation))
+        .map(|f| (f.record_id.as_str(), f.relation.as_str()))
         .collect();
     assert_eq!(relations, [("1007", "exact"), ("1001", "linked"), ("1004", "linked")]);
     // Two calls, as describe declares for hashes: search_ioc, then search_hash.
@@ -115,7 +115,7 @@ async fn a_sha1_hash_costs_one_call_because_search_hash_cannot_take_it() {
     let mock = MockThreatFox::start("k1");
     let outcome = look_up(&mock, &"ab".repeat(20)).await;
     assert_ok(&outcome);
-    assert_eq!(outcome.verdict, Some("unknown"));
+    assert_eq!(outcome.verdict.as_deref(), Some("unknown"));
     assert_eq!(mock.request_count(), 1);
 }
 
@@ -125,7 +125,7 @@ async fn not_found_is_unknown_never_clean() {
     for input in ["203.0.113.7", "nothing-here.example", "https://nothing-here.example/x", UNKNOWN_SHA256] {
         let outcome = look_up(&mock, input).await;
         assert_ok(&outcome);
-        assert_eq!(outcome.verdict, Some("unknown"), "{input}");
+        assert_eq!(outcome.verdict.as_deref(), Some("unknown"), "{input}");
         assert!(outcome.findings.is_empty(), "{input}");
     }
 }
@@ -135,7 +135,7 @@ async fn low_confidence_records_make_the_verdict_suspicious() {
     let mock = MockThreatFox::start("k1");
     let outcome = look_up(&mock, LOW_CONFIDENCE_DOMAIN).await;
     assert_ok(&outcome);
-    assert_eq!(outcome.verdict, Some("suspicious"));
+    assert_eq!(outcome.verdict.as_deref(), Some("suspicious"));
     // "Unknown malware" is ThreatFox's way of saying no family.
     assert_eq!(outcome.findings[0].malware_family, None);
 }

@@ -28,6 +28,7 @@ pub struct Summary {
     pub looked_up: usize,
     pub verdicts: BTreeMap<String, usize>,
     pub errors: BTreeMap<String, usize>,
+    pub cached: usize,
     pub skipped_lines: usize,
     pub duplicates: usize,
     pub quota_units: u64,
@@ -91,7 +92,8 @@ pub async fn run(
 fn count(summary: &mut Summary, outcome: &LookupOutcome) {
     summary.looked_up += 1;
     summary.quota_units += u64::from(outcome.units_charged);
-    match (&outcome.error, outcome.verdict) {
+    summary.cached += usize::from(outcome.cached);
+    match (&outcome.error, &outcome.verdict) {
         (Some(error), _) => *summary.errors.entry(error.kind.as_str().to_string()).or_default() += 1,
         (None, Some(verdict)) => *summary.verdicts.entry(verdict.to_string()).or_default() += 1,
         (None, None) => *summary.errors.entry("no-verdict".to_string()).or_default() += 1,

@@ -105,6 +105,11 @@ fn default_database() -> PathBuf {
 }
 
 impl Context {
+    /// The result cache, in the same database file.
+    pub fn cache(&self) -> Result<crate::cache::ResultCache> {
+        crate::cache::ResultCache::open(&self.db_path).map_err(anyhow::Error::msg)
+    }
+
     /// The audit trail the commands append to.
     pub fn audit(&self) -> Result<crate::audit::Audit> {
         let sink = crate::audit::FileSink::open(&self.audit_file)

@@ -46,6 +46,9 @@ pub struct EnrichArgs {
     /// Include the provider's raw JSON answer.
     #[arg(long)]
     raw: bool,
+    /// Ask the provider even when a cached result is fresh.
+    #[arg(long)]
+    refresh: bool,
 }
 
 pub async fn enrich(context: &Context, args: EnrichArgs) -> Result<ExitCode> {
@@ -63,7 +66,7 @@ pub async fn enrich(context: &Context, args: EnrichArgs) -> Result<ExitCode> {
     for rejected in &parsed.rejected {
         eprintln!("skipped line {}: {}", rejected.line, rejected.reason);
     }
-    let enricher = Arc::new(super::lookup::enricher(context, args.instance.as_deref(), "run lookups").await?);
+    let enricher = Arc::new(super::lookup::enricher(context, args.instance.as_deref(), "run lookups", args.refresh).await?);
     let stdout_is_terminal = std::io::stdout().is_terminal();
     let format = args.format.unwrap_or(if stdout_is_terminal { Format::Table } else { Format::Ndjson });
     let options = BatchOptions {
@@ -117,12 +120,13 @@ fn print_summary(s: &Summary) {
     let verdicts: Vec<String> = s.verdicts.iter().map(|(k, v)| format!("{k} {v}")).collect();
     let errors: Vec<String> = s.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
     eprintln!(
-        "enriched {} indicators in {:.2} s ({:.0}/s): {}; errors: {}; skipped lines: {}; duplicates: {}; quota units: {}",
+        "enriched {} indicators in {:.2} s ({:.0}/s): {}; errors: {}; cached: {}; skipped lines: {}; duplicates: {}; quota units: {}",
         s.looked_up,
         s.seconds,
         s.per_second,
         if verdicts.is_empty() { "none".into() } else { verdicts.join(", ") },
         if errors.is_empty() { "none".into() } else { errors.join(", ") },
+        s.cached,
         s.skipped_lines,
         s.duplicates,
         s.quota_units

@@ -39,6 +39,9 @@ pub struct LookupArgs {
     /// Include the provider's raw JSON answer (json and ndjson formats).
     #[arg(long)]
     raw: bool,
+    /// Ask the provider even when a cached result is fresh.
+    #[arg(long)]
+    refresh: bool,
     /// IP addresses, domains, URLs or hashes.
     #[arg(required = true, value_name = "INDICATOR")]
     indicators: Vec<String>,
@@ -49,18 +52,19 @@ fn parse_kind(text: &str) -> Result<Kind, String> {
 }
 
 /// The instance's enricher, with the quota ledger attached.
-pub(super) async fn enricher(context: &Context, instance: Option<&str>, doing: &str) -> Result<Enricher> {
+pub(super) async fn enricher(context: &Context, instance: Option<&str>, doing: &str, refresh: bool) -> Result<Enricher> {
     let db = context.authorized(Permission::Enrich, doing)?;
     let resolved = context.registry(&db).resolve(instance).map_err(anyhow::Error::msg)?;
     let runtime = Arc::new(Runtime::new().map_err(|e| anyhow::anyhow!("{e:#}"))?);
     Ok(Enricher::new(runtime, resolved.config)
         .await?
         .with_ledger(context.ledger()?)
-        .with_audit(context.audit()?))
+        .with_audit(context.audit()?)
+        .with_cache(context.cache()?, refresh))
 }
 
 pub async fn lookup(context: &Context, args: LookupArgs) -> Result<ExitCode> {
-    let enricher = enricher(context, args.instance.as_deref(), "run lookups").await?;
+    let enricher = enricher(context, args.instance.as_deref(), "run lookups", args.refresh).await?;
     let mut outcomes = Vec::with_capacity(args.indicators.len());
     for indicator in &args.indicators {
         let mut outcome = enricher.lookup(indicator, args.kind).await;
@@ -83,7 +87,7 @@ pub async fn lookup(context: &Context, args: LookupArgs) -> Result<ExitCode> {
 }
 
 pub async fn test_connection(context: &Context, instance: Option<String>, json: bool) -> Result<ExitCode> {
-    let enricher = enricher(context, instance.as_deref(), "test connections").await?;
+    let enricher = enricher(context, instance.as_deref(), "test connections", true).await?;
     let report = enricher.test_connection().await;
     let mut stdout = std::io::stdout().lock();
     if json {

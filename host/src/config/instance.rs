@@ -67,6 +67,8 @@ pub struct InstanceConfig {
     pub quota: Option<Limit>,
     /// When set, the plugin must have exactly this SHA-256 digest.
     pub plugin_sha256: Option<String>,
+    /// How long a cached result stays valid; 0 disables the cache.
+    pub cache_ttl_seconds: u64,
 }
 
 impl InstanceConfig {
@@ -82,6 +84,7 @@ impl InstanceConfig {
             limits: Limits::default(),
             quota: None,
             plugin_sha256: None,
+            cache_ttl_seconds: crate::cache::DEFAULT_TTL_SECONDS,
         }
     }
 
@@ -139,6 +142,9 @@ pub struct InstanceSpec {
     pub max_memory_mib: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_response_mib: Option<u32>,
+    /// Seconds a cached result stays valid (default 86400; 0 disables).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_ttl_seconds: Option<u64>,
     /// Pins the plugin: loading refuses any other digest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin_sha256: Option<String>,
@@ -260,6 +266,7 @@ pub fn validate_instance(raw: InstanceSpec, folder: &Path) -> Result<InstanceCon
         },
         quota,
         plugin_sha256,
+        cache_ttl_seconds: raw.cache_ttl_seconds.unwrap_or(crate::cache::DEFAULT_TTL_SECONDS),
     })
 }
 
