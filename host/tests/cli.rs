@@ -230,7 +230,7 @@ fn the_audit_trail_shows_one_lookup_and_never_the_key() {
     let results: Value = serde_json::from_str(&stdout(&output)).unwrap();
     let id = results[0]["lookup_id"].as_str().unwrap().to_string();
     mock.set_behavior(Behavior::EchoKey);
-    let _ = run(&s, key, &["lookup", C2_IP]);
+    let _ = run(&s, key, &["lookup", "--refresh", C2_IP]);
 
     let audit = run(&s, key, &["audit", "--lookup", &id, "--format", "json"]);
     assert!(audit.status.success(), "{}", stderr(&audit));

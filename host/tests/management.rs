@@ -214,7 +214,10 @@ fn quota_shows_limit_use_and_reset_and_refuses_when_spent() {
     assert!(env.add_instance("TF", &mock, &["--quota", "2/day"]).status.success());
     let baseline = mock.request_count();
     env.ok("root", &["lookup", C2_IP, "203.0.113.5"]);
-    let refused = env.run("root", &["lookup", "--format", "json", C2_IP]);
+    // A cached result costs nothing; asking the provider again needs quota.
+    let cached = env.run("root", &["lookup", "--format", "json", C2_IP]);
+    assert!(cached.status.success(), "{}", err(&cached));
+    let refused = env.run("root", &["lookup", "--refresh", "--format", "json", C2_IP]);
     assert_eq!(refused.status.code(), Some(1));
     let results: Value = serde_json::from_str(&out(&refused)).unwrap();
     assert_eq!(results[0]["error"]["kind"], "quota-exhausted");
