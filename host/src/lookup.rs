@@ -230,6 +230,36 @@ impl Enricher {
             return;
         }
         let cost = self.plugin.description.cost(indicator.kind()).expect("admit checked support");
+        let started = Instant::now();
+        let budget = self.config.limits.timeout;
+        for attempt in 1..=MAX_ATTEMPTS {
+            let remaining = budget.saturating_sub(started.elapsed());
+            self.attempt(&indicator, cost, scope, outcome, remaining).await;
+            let Some(wait) = retry_wait(outcome.error.as_ref(), attempt) else { break };
+            let remaining = budget.saturating_sub(started.elapsed());
+            if attempt == MAX_ATTEMPTS || wait + MIN_ATTEMPT_TIME > remaining {
+                break;
+            }
+            scope.record(
+                "retry",
+                json!({"attempt": attempt, "wait_ms": wait.as_millis() as u64,
+                       "because": outcome.error.as_ref().map(|e| e.kind.as_str())}),
+            );
+            tokio::time::sleep(wait).await;
+            outcome.error = None;
+        }
+    }
+
+    /// One try: reserve, run the plugin, settle. A retry is another try with
+    /// its own reservation, because the provider counts every request.
+    async fn attempt(
+        &self,
+        indicator: &Indicator,
+        cost: crate::plugin::KindCost,
+        scope: &AuditScope,
+        outcome: &mut LookupOutcome,
+        time_left: std::time::Duration,
+    ) {
         let reservation = self.reserve(cost.quota_units);
         scope.record(
             "quota-reserve",
@@ -247,23 +277,24 @@ impl Enricher {
                 return;
             }
         };
-        let call = Call::Enrich(wit_indicator(&indicator));
+        let call = Call::Enrich(wit_indicator(indicator));
         let report = self
-            .call(Grant::Enrich, cost.api_calls, reservation.as_ref(), Some(scope.clone()), call)
+            .call(Grant::Enrich, cost.api_calls, reservation.as_ref(), Some(scope.clone()), time_left, call)
             .await;
         record_call(scope, &report);
-        self.fill(&indicator, outcome, report);
+        self.fill(indicator, outcome, report);
         if let Some(cache) = &self.cache
             && self.config.cache_ttl_seconds > 0
         {
             cache.put(&self.cache_digest, outcome);
         }
         if let Some(reservation) = reservation {
-            self.settle(&reservation, outcome);
+            let charged = self.settle(&reservation);
+            outcome.units_charged += charged;
             scope.record(
                 "quota-settle",
-                json!({"reservation": reservation.id.0, "units_charged": outcome.units_charged,
-                       "given_back": reservation.units - outcome.units_charged}),
+                json!({"reservation": reservation.id.0, "units_charged": charged,
+                       "given_back": reservation.units - charged}),
             );
         }
     }
@@ -299,13 +330,17 @@ impl Enricher {
         }
     }
 
-    fn settle(&self, reservation: &Reservation, outcome: &mut LookupOutcome) {
+    /// Ends a reservation; returns the units it cost.
+    fn settle(&self, reservation: &Reservation) -> u32 {
         let ledger = self.ledger.as_ref().expect("a reservation comes from the ledger");
         match ledger.settle(reservation.id) {
-            Ok(Settlement::Spent) => outcome.units_charged = reservation.units,
-            Ok(Settlement::GivenBack) => outcome.units_charged = 0,
+            Ok(Settlement::Spent) => reservation.units,
+            Ok(Settlement::GivenBack) => 0,
             // Left unsettled, recovery charges it if a request went out.
-            Err(e) => crate::warn_once(&format!("could not settle a quota reservation: {e}")),
+            Err(e) => {
+                crate::warn_once(&format!("could not settle a quota reservation: {e}"));
+                0
+            }
         }
     }
 
@@ -330,7 +365,7 @@ impl Enricher {
     pub async fn test_connection(&self) -> ConnectionReport {
         let scope = self.scope();
         let report = self
-            .call(Grant::TestConnection, 1, None, Some(scope.clone()), Call::TestConnection)
+            .call(Grant::TestConnection, 1, None, Some(scope.clone()), self.config.limits.timeout, Call::TestConnection)
             .await;
         record_call(&scope, &report);
         let secret = self.credential.as_ref().map(|(_, s)| s);
@@ -363,9 +398,11 @@ impl Enricher {
         max_requests: u32,
         reservation: Option<&Reservation>,
         audit: Option<AuditScope>,
+        time_left: std::time::Duration,
         call: Call,
     ) -> CallReport {
-        let limits = self.config.limits;
+        let mut limits = self.config.limits;
+        limits.timeout = time_left.max(std::time::Duration::from_millis(1));
         let before_send: Option<crate::outbound::BeforeSend> = match (&self.ledger, reservation) {
             (Some(ledger), Some(reservation)) => {
                 let (ledger, id) = (ledger.clone(), reservation.id);
@@ -508,4 +545,35 @@ fn record_call(scope: &AuditScope, report: &CallReport) {
         };
         scope.record("limit", json!({"limit": limit, "detail": failure.to_string()}));
     }
+}
+
+/// Tries per lookup, the first included.
+const MAX_ATTEMPTS: u32 = 3;
+/// A retry is not worth starting with less time than this left.
+const MIN_ATTEMPT_TIME: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// How long to wait before trying again, for the failures that may pass:
+/// rate limiting (as long as the provider asked, else backing off) and an
+/// unavailable provider (5xx or no connection). `None`: do not retry.
+fn retry_wait(error: Option<&LookupError>, attempt: u32) -> Option<std::time::Duration> {
+    let error = error?;
+    let backoff = || std::time::Duration::from_millis(500 * 2u64.pow(attempt - 1)) + jitter();
+    match error.kind {
+        ErrorKind::RateLimited => Some(match error.retry_after_seconds {
+            Some(seconds) => std::time::Duration::from_secs(u64::from(seconds)) + jitter(),
+            None => backoff(),
+        }),
+        // A refused certificate will not fix itself; a refused connection may.
+        ErrorKind::UpstreamUnavailable if error.message.contains("TLS") => None,
+        ErrorKind::UpstreamUnavailable if error.http_status.is_none_or(|s| s >= 500) => Some(backoff()),
+        _ => None,
+    }
+}
+
+/// Up to 250 ms, so that many clients told the same Retry-After spread out.
+fn jitter() -> std::time::Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    std::time::Duration::from_millis(u64::from(nanos % 250))
 }

@@ -206,3 +206,36 @@ async fn a_key_echoed_by_the_provider_is_redacted() {
     let everything = format!("{}{:?}{:?}{}", serde_json::to_string(&outcome).unwrap(), outcome.requests, outcome.log, outcome.output);
     assert!(!everything.contains("super-secret-key-123"), "{everything}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_failures_are_retried_within_the_deadline() {
+    let mock = MockThreatFox::start("k1");
+    let mut instance = instance_for(&mock);
+    instance.limits.timeout = Duration::from_secs(6);
+    let enricher = enricher(instance).await;
+
+    // Told to come back in 1 s, twice: the third try succeeds.
+    mock.fail_next(vec![Behavior::RateLimited(Some("1".into())), Behavior::RateLimited(Some("1".into()))]);
+    let started = std::time::Instant::now();
+    let outcome = enricher.lookup(C2_IP, None).await;
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert_eq!(outcome.verdict.as_deref(), Some("malicious"));
+    assert_eq!(mock.request_count(), 3);
+    assert!(started.elapsed() >= Duration::from_secs(2), "waited as told: {:?}", started.elapsed());
+
+    // A 503 without Retry-After backs off and tries again.
+    mock.fail_next(vec![Behavior::HttpStatus(503)]);
+    assert!(enricher.lookup(C2_DOMAIN, None).await.error.is_none());
+    assert_eq!(mock.request_count(), 5);
+
+    // Not worth retrying: credentials, and a wait longer than the deadline.
+    mock.fail_next(vec![Behavior::HttpStatus(403)]);
+    assert_eq!(enricher.lookup(C2_IP, None).await.error.unwrap().kind, ErrorKind::CredentialsRejected);
+    assert_eq!(mock.request_count(), 6);
+    mock.fail_next(vec![Behavior::RateLimited(Some("60".into()))]);
+    let started = std::time::Instant::now();
+    let outcome = enricher.lookup(C2_IP, None).await;
+    assert_eq!(outcome.error.unwrap().retry_after_seconds, Some(60));
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(mock.request_count(), 7);
+}

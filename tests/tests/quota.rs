@@ -72,15 +72,17 @@ async fn units_come_back_when_nothing_was_sent_and_stay_spent_when_something_was
     let mut instance = instance_for(&mock);
     instance.quota = per_day(10);
     let threatfox = enricher(instance).await.with_ledger(ledger.clone());
+    // It is retried (3 tries in all), and every try that was sent is charged.
     mock.set_behavior(Behavior::HttpStatus(500));
     let failed = threatfox.lookup(C2_IP, None).await;
     assert_eq!(failed.error.unwrap().kind, ErrorKind::UpstreamUnavailable);
-    assert_eq!(failed.units_charged, 1);
+    assert_eq!(failed.units_charged, 3);
+    assert_eq!(mock.request_count(), 3);
 
     // Invalid input never reserves anything.
     assert!(threatfox.lookup("nonsense!", None).await.error.is_some());
     let status = ledger.status("Test_ThreatFox", per_day(10)).unwrap();
-    assert_eq!((status.used, status.given_back, status.remaining), (1, 0, Some(9)));
+    assert_eq!((status.used, status.given_back, status.remaining), (3, 0, Some(7)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

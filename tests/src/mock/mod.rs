@@ -64,6 +64,8 @@ pub struct Received {
 #[derive(Clone, Default)]
 struct Shared {
     behavior: Arc<Mutex<Option<Behavior>>>,
+    /// Requests still to answer with a failure before `behavior` applies.
+    failures: Arc<Mutex<Vec<Behavior>>>,
     received: Arc<Mutex<Vec<Received>>>,
 }
 
@@ -156,6 +158,14 @@ impl MockThreatFox {
         *self.shared.behavior.lock().unwrap() = Some(behavior);
     }
 
+    /// Answers the next requests with these behaviors, one each, then
+    /// goes back to the current behavior.
+    pub fn fail_next(&self, failures: Vec<Behavior>) {
+        let mut queue = self.shared.failures.lock().unwrap();
+        *queue = failures;
+        queue.reverse();
+    }
+
     /// Every request received so far.
     pub fn received(&self) -> Vec<Received> {
         self.shared.received.lock().unwrap().clone()
@@ -228,7 +238,8 @@ async fn handle(request: Request<Incoming>, key: String, shared: Shared) -> Resu
         content_type,
         body: String::from_utf8_lossy(&body).into_owned(),
     });
-    let behavior = shared.behavior.lock().unwrap().clone().unwrap_or(Behavior::Normal);
+    let queued = shared.failures.lock().unwrap().pop();
+    let behavior = queued.unwrap_or_else(|| shared.behavior.lock().unwrap().clone().unwrap_or(Behavior::Normal));
 
     if path != API_PATH {
         return Ok(text(StatusCode::NOT_FOUND, "Not Found"));
