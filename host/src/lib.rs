@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod batch;
 pub mod bindings;
+pub mod breaker;
 mod bundled;
 pub mod cache;
 mod capabilities;

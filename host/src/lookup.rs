@@ -10,6 +10,7 @@ use enrichbox_quota::{Ledger, QuotaError, Reservation, Settlement};
 use serde_json::json;
 
 use crate::audit::{Audit, AuditScope};
+use crate::breaker::Breaker;
 use crate::cache::ResultCache;
 
 use crate::capabilities::Grant;
@@ -46,6 +47,7 @@ pub struct Enricher {
     cache_digest: String,
     /// Skip cached results (they are still refreshed).
     refresh: bool,
+    breaker: Option<Breaker>,
 }
 
 /// The result of `test-connection`.
@@ -120,7 +122,14 @@ impl Enricher {
             cache: None,
             cache_digest: String::new(),
             refresh: false,
+            breaker: None,
         })
+    }
+
+    /// Pause the instance after a run of upstream failures (see `breaker`).
+    pub fn with_breaker(mut self, breaker: Breaker) -> Enricher {
+        self.breaker = Some(breaker);
+        self
     }
 
     /// Serve repeated lookups from `cache` within the instance's TTL; with
@@ -229,6 +238,15 @@ impl Enricher {
             outcome.lookup_id = lookup_id;
             return;
         }
+        if let Some(pause) = self.breaker.as_ref().and_then(|b| b.pause(&self.config.name)) {
+            let until = enrichbox_quota::rfc3339(pause.until);
+            scope.record("circuit-rejected", json!({"paused_until": until, "reason": pause.reason}));
+            outcome.error = Some(LookupError::new(
+                ErrorKind::UpstreamUnavailable,
+                format!("instance `{}` is paused until {until}: {}", self.config.name, pause.reason),
+            ));
+            return;
+        }
         let cost = self.plugin.description.cost(indicator.kind()).expect("admit checked support");
         let started = Instant::now();
         let budget = self.config.limits.timeout;
@@ -247,6 +265,23 @@ impl Enricher {
             );
             tokio::time::sleep(wait).await;
             outcome.error = None;
+        }
+        self.record_health(scope, outcome);
+    }
+
+    /// Feeds the circuit breaker: provider trouble counts, everything else
+    /// (found, not found, bad input, quota) proves the provider is fine.
+    fn record_health(&self, scope: &AuditScope, outcome: &LookupOutcome) {
+        let Some(breaker) = &self.breaker else { return };
+        let trouble = outcome.error.as_ref().filter(|e| {
+            matches!(e.kind, ErrorKind::UpstreamUnavailable | ErrorKind::Timeout | ErrorKind::RateLimited)
+        });
+        let failure = trouble.map(|e| format!("{}: {}", e.kind.as_str(), e.message));
+        if let Some(pause) = breaker.record(&self.config.name, failure.as_deref(), self.config.breaker) {
+            scope.record(
+                "circuit-open",
+                json!({"paused_until": enrichbox_quota::rfc3339(pause.until), "reason": pause.reason}),
+            );
         }
     }
 

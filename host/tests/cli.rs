@@ -244,3 +244,16 @@ fn the_audit_trail_shows_one_lookup_and_never_the_key() {
     assert!(trail.contains("[REDACTED]"), "the echoed key was recorded, redacted");
     assert!(!trail.contains(key));
 }
+
+#[test]
+fn instance_show_tells_when_an_instance_is_paused() {
+    let mock = MockThreatFox::start("cli-key");
+    let s = setup(&mock, "breaker_failures = 1\nbreaker_cooldown_seconds = 600\ntimeout_seconds = 1\n");
+    mock.set_behavior(Behavior::HttpStatus(500));
+    let _ = run(&s, "cli-key", &["lookup", C2_IP]);
+    let show = run(&s, "cli-key", &["instance", "show", "Local_TF"]);
+    let text = stdout(&show);
+    assert!(text.contains("paused until") && text.contains("500"), "{text}{}", stderr(&show));
+    let audit = std::fs::read_to_string(s.db.with_file_name("audit.jsonl")).unwrap();
+    assert!(audit.contains("\"event\":\"circuit-open\""), "{audit}");
+}

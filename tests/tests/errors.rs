@@ -239,3 +239,34 @@ async fn transient_failures_are_retried_within_the_deadline() {
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(mock.request_count(), 7);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_provider_is_paused_then_tried_again() {
+    let mock = MockThreatFox::start("k1");
+    let mut instance = instance_for(&mock);
+    instance.limits.timeout = Duration::from_millis(600);
+    instance.breaker = enrichbox::breaker::BreakerSettings { failures: 2, cooldown_seconds: 1 };
+    let breaker = enrichbox::breaker::Breaker::in_memory().unwrap();
+    let enricher = enricher(instance).await.with_breaker(breaker.clone());
+
+    mock.set_behavior(Behavior::HttpStatus(503));
+    for _ in 0..2 {
+        assert_eq!(enricher.lookup(C2_IP, None).await.error.unwrap().kind, ErrorKind::UpstreamUnavailable);
+    }
+    let sent = mock.request_count();
+    // Open: fails fast, sends nothing, says until when and why.
+    let fast = enricher.lookup(C2_IP, None).await.error.unwrap();
+    assert_eq!(fast.kind, ErrorKind::UpstreamUnavailable);
+    assert!(fast.message.contains("paused until") && fast.message.contains("503"), "{}", fast.message);
+    assert_eq!(mock.request_count(), sent);
+
+    // After the cool-down a trial lookup goes through and closes it.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    mock.set_behavior(Behavior::Normal);
+    assert!(enricher.lookup(C2_IP, None).await.error.is_none());
+    assert!(breaker.pause("Test_ThreatFox").is_none());
+    // Successes reset the count: one more failure does not pause.
+    mock.set_behavior(Behavior::HttpStatus(503));
+    enricher.lookup(C2_DOMAIN, None).await;
+    assert!(breaker.pause("Test_ThreatFox").is_none());
+}

@@ -110,6 +110,11 @@ impl Context {
         crate::cache::ResultCache::open(&self.db_path).map_err(anyhow::Error::msg)
     }
 
+    /// The circuit breakers, in the same database file.
+    pub fn breaker(&self) -> Result<crate::breaker::Breaker> {
+        crate::breaker::Breaker::open(&self.db_path).map_err(anyhow::Error::msg)
+    }
+
     /// The audit trail the commands append to.
     pub fn audit(&self) -> Result<crate::audit::Audit> {
         let sink = crate::audit::FileSink::open(&self.audit_file)

@@ -236,6 +236,13 @@ pub async fn run(context: &Context, command: InstanceCommand) -> Result<ExitCode
                 ),
                 ("quota", summary(&resolved)["quota"].clone()),
                 ("timeout_seconds", json!(c.limits.timeout.as_secs_f64())),
+                (
+                    "circuit",
+                    json!(match context.breaker()?.pause(&c.name) {
+                        Some(p) => format!("paused until {}: {}", enrichbox_quota::rfc3339(p.until), p.reason),
+                        None => "closed (lookups go through)".to_string(),
+                    }),
+                ),
             ];
             if let Some(stored) = &resolved.stored {
                 fields.push(("created", json!(format!("{} by {}", stored.created_at, stored.created_by))));

@@ -60,7 +60,8 @@ pub(super) async fn enricher(context: &Context, instance: Option<&str>, doing: &
         .await?
         .with_ledger(context.ledger()?)
         .with_audit(context.audit()?)
-        .with_cache(context.cache()?, refresh))
+        .with_cache(context.cache()?, refresh)
+        .with_breaker(context.breaker()?))
 }
 
 pub async fn lookup(context: &Context, args: LookupArgs) -> Result<ExitCode> {

@@ -69,6 +69,7 @@ pub struct InstanceConfig {
     pub plugin_sha256: Option<String>,
     /// How long a cached result stays valid; 0 disables the cache.
     pub cache_ttl_seconds: u64,
+    pub breaker: crate::breaker::BreakerSettings,
 }
 
 impl InstanceConfig {
@@ -85,6 +86,7 @@ impl InstanceConfig {
             quota: None,
             plugin_sha256: None,
             cache_ttl_seconds: crate::cache::DEFAULT_TTL_SECONDS,
+            breaker: crate::breaker::BreakerSettings::default(),
         }
     }
 
@@ -142,6 +144,12 @@ pub struct InstanceSpec {
     pub max_memory_mib: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_response_mib: Option<u32>,
+    /// Failed lookups in a row that pause the instance (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker_failures: Option<u32>,
+    /// How long the pause lasts, in seconds (default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker_cooldown_seconds: Option<u64>,
     /// Seconds a cached result stays valid (default 86400; 0 disables).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_ttl_seconds: Option<u64>,
@@ -267,6 +275,10 @@ pub fn validate_instance(raw: InstanceSpec, folder: &Path) -> Result<InstanceCon
         quota,
         plugin_sha256,
         cache_ttl_seconds: raw.cache_ttl_seconds.unwrap_or(crate::cache::DEFAULT_TTL_SECONDS),
+        breaker: crate::breaker::BreakerSettings {
+            failures: raw.breaker_failures.unwrap_or(5).max(1),
+            cooldown_seconds: raw.breaker_cooldown_seconds.unwrap_or(60),
+        },
     })
 }
 
