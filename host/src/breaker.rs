@@ -45,27 +45,17 @@ CREATE TABLE IF NOT EXISTS circuit_breaker (
 );
 ";
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
 
 impl Breaker {
     pub fn open(path: &Path) -> Result<Breaker, String> {
-        let conn = Connection::open(path).map_err(|e| format!("circuit breaker {}: {e}", path.display()))?;
-        Breaker::with(conn)
+        Ok(Breaker {
+            conn: crate::sqlite::connect(Some(path), "circuit breaker", SCHEMA)?,
+        })
     }
 
     pub fn in_memory() -> Result<Breaker, String> {
-        Breaker::with(Connection::open_in_memory().map_err(|e| e.to_string())?)
-    }
-
-    fn with(conn: Connection) -> Result<Breaker, String> {
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| e.to_string())?;
-        conn.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
         Ok(Breaker {
-            conn: Arc::new(Mutex::new(conn)),
+            conn: crate::sqlite::connect(None, "circuit breaker", SCHEMA)?,
         })
     }
 
@@ -83,7 +73,7 @@ impl Breaker {
             .ok()
             .flatten();
         match row {
-            Some((Some(until), reason)) if until > now() => Some(Pause {
+            Some((Some(until), reason)) if until > crate::sqlite::now() => Some(Pause {
                 until,
                 reason: reason.unwrap_or_default(),
             }),
@@ -115,7 +105,7 @@ impl Breaker {
             return None;
         }
         let pause = Pause {
-            until: now() + settings.cooldown_seconds as i64,
+            until: crate::sqlite::now() + settings.cooldown_seconds as i64,
             reason: format!("{failures} failed lookups in a row; last: {reason}"),
         };
         let _ = conn.execute(

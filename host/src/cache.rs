@@ -29,27 +29,17 @@ CREATE TABLE IF NOT EXISTS result_cache (
 );
 ";
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
 
 impl ResultCache {
     pub fn open(path: &Path) -> Result<ResultCache, String> {
-        let conn = Connection::open(path).map_err(|e| format!("result cache {}: {e}", path.display()))?;
-        ResultCache::with(conn)
+        Ok(ResultCache {
+            conn: crate::sqlite::connect(Some(path), "result cache", SCHEMA)?,
+        })
     }
 
     pub fn in_memory() -> Result<ResultCache, String> {
-        ResultCache::with(Connection::open_in_memory().map_err(|e| e.to_string())?)
-    }
-
-    fn with(conn: Connection) -> Result<ResultCache, String> {
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| e.to_string())?;
-        conn.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
         Ok(ResultCache {
-            conn: Arc::new(Mutex::new(conn)),
+            conn: crate::sqlite::connect(None, "result cache", SCHEMA)?,
         })
     }
 
@@ -66,7 +56,7 @@ impl ResultCache {
             .ok()
             .flatten();
         let (stored_at, json) = row?;
-        let age = (now() - stored_at).max(0) as u64;
+        let age = (crate::sqlite::now() - stored_at).max(0) as u64;
         if age >= ttl_seconds {
             return None;
         }
@@ -91,7 +81,7 @@ impl ResultCache {
         let _ = conn.execute(
             "INSERT OR REPLACE INTO result_cache (instance, config_digest, indicator, stored_at, outcome)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![outcome.instance, digest, outcome.indicator, now(), json],
+            params![outcome.instance, digest, outcome.indicator, crate::sqlite::now(), json],
         );
     }
 }

@@ -26,6 +26,7 @@ pub mod registry;
 pub mod render;
 mod runtime;
 pub mod secret;
+mod sqlite;
 mod state;
 pub mod store;
 

@@ -6,8 +6,17 @@ use enrichbox_indicator::{Indicator, Kind, detect, parse_as};
 use http::HeaderName;
 use tokio::time::Instant;
 
-use enrichbox_quota::{Ledger, QuotaError, Reservation, Settlement};
+use enrichbox_quota::{Ledger, Reservation};
 use serde_json::json;
+
+mod accounting;
+mod contract;
+mod report;
+mod retry;
+
+use contract::check_enrichment;
+use report::{last_denial, record_call, sandbox_error, with_denial};
+use retry::{MAX_ATTEMPTS, MIN_ATTEMPT_TIME, retry_wait};
 
 use crate::audit::{Audit, AuditScope};
 use crate::breaker::Breaker;
@@ -269,22 +278,6 @@ impl Enricher {
         self.record_health(scope, outcome);
     }
 
-    /// Feeds the circuit breaker: provider trouble counts, everything else
-    /// (found, not found, bad input, quota) proves the provider is fine.
-    fn record_health(&self, scope: &AuditScope, outcome: &LookupOutcome) {
-        let Some(breaker) = &self.breaker else { return };
-        let trouble = outcome.error.as_ref().filter(|e| {
-            matches!(e.kind, ErrorKind::UpstreamUnavailable | ErrorKind::Timeout | ErrorKind::RateLimited)
-        });
-        let failure = trouble.map(|e| format!("{}: {}", e.kind.as_str(), e.message));
-        if let Some(pause) = breaker.record(&self.config.name, failure.as_deref(), self.config.breaker) {
-            scope.record(
-                "circuit-open",
-                json!({"paused_until": enrichbox_quota::rfc3339(pause.until), "reason": pause.reason}),
-            );
-        }
-    }
-
     /// One try: reserve, run the plugin, settle. A retry is another try with
     /// its own reservation, because the provider counts every request.
     async fn attempt(
@@ -334,49 +327,12 @@ impl Enricher {
         }
     }
 
-    fn cached(&self, indicator: &str) -> Option<LookupOutcome> {
-        let cache = self.cache.as_ref()?;
-        if self.refresh || self.config.cache_ttl_seconds == 0 {
-            return None;
-        }
-        cache.get(&self.config.name, &self.cache_digest, indicator, self.config.cache_ttl_seconds)
-    }
-
     fn scope(&self) -> AuditScope {
         self.audit.scope(
             &self.config.name,
             &self.plugin.sha256,
             self.credential.as_ref().map(|(_, s)| s.clone()),
         )
-    }
-
-    /// Takes the lookup's units before the plugin runs; refused when they
-    /// are not there.
-    fn reserve(&self, units: u32) -> Result<Option<Reservation>, LookupError> {
-        let Some(ledger) = &self.ledger else {
-            return Ok(None);
-        };
-        // Unsettled after this, the units return (nothing can be sent past the deadline).
-        let expiry = self.config.limits.timeout + std::time::Duration::from_secs(30);
-        match ledger.reserve(&self.config.name, self.config.quota, units, expiry) {
-            Ok(reservation) => Ok(Some(reservation)),
-            Err(e @ QuotaError::Exhausted { .. }) => Err(LookupError::new(ErrorKind::QuotaExhausted, e.to_string())),
-            Err(e) => Err(LookupError::new(ErrorKind::QuotaExhausted, format!("the quota ledger failed: {e}"))),
-        }
-    }
-
-    /// Ends a reservation; returns the units it cost.
-    fn settle(&self, reservation: &Reservation) -> u32 {
-        let ledger = self.ledger.as_ref().expect("a reservation comes from the ledger");
-        match ledger.settle(reservation.id) {
-            Ok(Settlement::Spent) => reservation.units,
-            Ok(Settlement::GivenBack) => 0,
-            // Left unsettled, recovery charges it if a request went out.
-            Err(e) => {
-                crate::warn_once(&format!("could not settle a quota reservation: {e}"));
-                0
-            }
-        }
     }
 
     /// Refusals that need no sandbox at all.
@@ -502,113 +458,4 @@ impl Enricher {
             Err(failure) => outcome.error = Some(sandbox_error(&failure)),
         }
     }
-}
-
-/// The reason the host gave itself for the last request it refused.
-fn last_denial(report: &CallReport) -> Option<String> {
-    report.requests.iter().rev().find_map(|r| r.denied_because.clone())
-}
-
-/// A plugin only learns "denied"; the operator deserves the host's reason.
-fn with_denial(kind: ErrorKind, message: String, denial: Option<String>) -> String {
-    match (kind, denial) {
-        (ErrorKind::DeniedByPolicy, Some(why)) => format!("{message}: {why}"),
-        _ => message,
-    }
-}
-
-fn sandbox_error(failure: &crate::plugin::SandboxFailure) -> LookupError {
-    use crate::plugin::SandboxFailure;
-    let kind = match failure {
-        SandboxFailure::Timeout(_) => ErrorKind::Timeout,
-        SandboxFailure::MemoryLimit(_) => ErrorKind::MemoryLimit,
-        SandboxFailure::Trap(_) => ErrorKind::PluginFailed,
-    };
-    LookupError::new(kind, failure.to_string())
-}
-
-/// The most raw JSON a plugin may hand back, and the most findings.
-const MAX_RAW_JSON_BYTES: usize = 16 << 20;
-const MAX_FINDINGS: usize = 10_000;
-
-/// What a plugin returns is input from untrusted code: check it against the
-/// contract and return the parsed raw JSON.
-fn check_enrichment(indicator: &Indicator, enrichment: &crate::bindings::Enrichment) -> Result<serde_json::Value, String> {
-    if enrichment.raw_json.len() > MAX_RAW_JSON_BYTES {
-        return Err(format!(
-            "raw-json is {} bytes; at most {MAX_RAW_JSON_BYTES} are accepted",
-            enrichment.raw_json.len()
-        ));
-    }
-    let raw = serde_json::from_str(&enrichment.raw_json).map_err(|e| format!("raw-json is not JSON ({e})"))?;
-    if enrichment.findings.len() > MAX_FINDINGS {
-        return Err(format!("{} findings; at most {MAX_FINDINGS} are accepted", enrichment.findings.len()));
-    }
-    let value = indicator.value().to_lowercase();
-    for f in &enrichment.findings {
-        if f.confidence > 100 {
-            return Err(format!("finding {} has confidence {}, above 100", f.record_id, f.confidence));
-        }
-        let exact = matches!(f.relation, crate::bindings::Relation::Exact);
-        if exact && !f.matched_ioc.to_lowercase().contains(&value) {
-            return Err(format!(
-                "finding {} claims `{}` is the indicator `{value}` itself",
-                f.record_id, f.matched_ioc
-            ));
-        }
-    }
-    Ok(raw)
-}
-
-/// Outbound requests and tripped limits of one call, for the audit trail.
-fn record_call(scope: &AuditScope, report: &CallReport) {
-    for request in &report.requests {
-        scope.record("outbound-request", serde_json::to_value(request).unwrap_or_default());
-        if let Some(limit) = &request.limit {
-            scope.record("limit", json!({"limit": limit, "url": request.url}));
-        }
-    }
-    if report.discarded_output > 0 {
-        scope.record("limit", json!({"limit": "output", "discarded_bytes": report.discarded_output}));
-    }
-    if let Err(failure) = &report.result {
-        use crate::plugin::SandboxFailure;
-        let limit = match failure {
-            SandboxFailure::Timeout(_) => "timeout",
-            SandboxFailure::MemoryLimit(_) => "memory",
-            SandboxFailure::Trap(_) => "trap",
-        };
-        scope.record("limit", json!({"limit": limit, "detail": failure.to_string()}));
-    }
-}
-
-/// Tries per lookup, the first included.
-const MAX_ATTEMPTS: u32 = 3;
-/// A retry is not worth starting with less time than this left.
-const MIN_ATTEMPT_TIME: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// How long to wait before trying again, for the failures that may pass:
-/// rate limiting (as long as the provider asked, else backing off) and an
-/// unavailable provider (5xx or no connection). `None`: do not retry.
-fn retry_wait(error: Option<&LookupError>, attempt: u32) -> Option<std::time::Duration> {
-    let error = error?;
-    let backoff = || std::time::Duration::from_millis(500 * 2u64.pow(attempt - 1)) + jitter();
-    match error.kind {
-        ErrorKind::RateLimited => Some(match error.retry_after_seconds {
-            Some(seconds) => std::time::Duration::from_secs(u64::from(seconds)) + jitter(),
-            None => backoff(),
-        }),
-        // A refused certificate will not fix itself; a refused connection may.
-        ErrorKind::UpstreamUnavailable if error.message.contains("TLS") => None,
-        ErrorKind::UpstreamUnavailable if error.http_status.is_none_or(|s| s >= 500) => Some(backoff()),
-        _ => None,
-    }
-}
-
-/// Up to 250 ms, so that many clients told the same Retry-After spread out.
-fn jitter() -> std::time::Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    std::time::Duration::from_millis(u64::from(nanos % 250))
 }
