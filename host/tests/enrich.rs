@@ -166,3 +166,40 @@ fn failures_are_never_cached() {
     assert_eq!(parsed[0]["cached"], false);
     assert_eq!(parsed[0]["verdict"], "malicious");
 }
+
+#[test]
+fn an_interrupted_run_keeps_what_finished_and_resumes_without_double_charge() {
+    let env = Env::new();
+    env._mock.set_behavior(enrichbox_tests::mock::Behavior::Slow(std::time::Duration::from_millis(40)));
+    let feed: String = (1..=200).map(|i| format!("192.0.2.{}\n", i % 250 + 1)).collect();
+    let path = env.file("feed.txt", &feed);
+    let baseline = env._mock.request_count();
+    let child = Command::new(env!("CARGO_BIN_EXE_enrichbox"))
+        .current_dir(env.dir.path())
+        .args(["--db", env.db.to_str().unwrap(), "--as", "admin", "enrich", &path, "--concurrency", "4"])
+        .env("TF_KEY", KEY)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while env._mock.request_count() - baseline < 20 && started.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let interrupt = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(interrupt.success());
+    let first = child.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(130), "{}", stderr(&first));
+    assert!(stderr(&first).contains("interrupted") && stderr(&first).contains("not looked up"), "{}", stderr(&first));
+    let done = results(&first).len();
+    assert!((20..200).contains(&done), "{done} finished before the stop");
+    // Every lookup that started was finished and written.
+    assert_eq!(env._mock.request_count() - baseline, done);
+
+    let second = env.run(&["enrich", &path, "--concurrency", "4"], None);
+    assert!(second.status.success(), "{}", stderr(&second));
+    let all = results(&second);
+    assert_eq!(all.len(), 200);
+    assert_eq!(all.iter().filter(|r| r["cached"] == true).count(), done);
+    assert_eq!(env._mock.request_count() - baseline, 200, "nothing was asked twice");
+}

@@ -5,6 +5,7 @@ pub mod input;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -14,8 +15,10 @@ use crate::lookup::Enricher;
 use crate::outcome::LookupOutcome;
 use input::Item;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct BatchOptions {
+    /// Set (e.g. on Ctrl-C) to start no new lookup; those in flight finish.
+    pub stop: Arc<AtomicBool>,
     /// Lookups in flight at once (each in its own sandbox).
     pub concurrency: usize,
     /// Emit results in input order instead of as they complete.
@@ -32,6 +35,8 @@ pub struct Summary {
     pub skipped_lines: usize,
     pub duplicates: usize,
     pub quota_units: u64,
+    /// Indicators not looked up because the run was stopped.
+    pub not_started: usize,
     pub seconds: f64,
     pub per_second: f64,
 }
@@ -58,7 +63,7 @@ pub async fn run(
     let mut next_to_emit = 0;
     let concurrency = options.concurrency.max(1);
     loop {
-        while tasks.len() < concurrency {
+        while tasks.len() < concurrency && !options.stop.load(Ordering::SeqCst) {
             let Some(item) = pending.next() else { break };
             let enricher = enricher.clone();
             tasks.spawn(async move {
@@ -82,6 +87,13 @@ pub async fn run(
         } else {
             emit(outcome);
         }
+    }
+    summary.not_started = pending.count();
+    if options.ordered {
+        // Stopped early: what finished beyond a gap still gets written.
+        let mut rest: Vec<_> = waiting.into_iter().collect();
+        rest.sort_by_key(|(index, _)| *index);
+        rest.into_iter().for_each(|(_, outcome)| emit(outcome));
     }
     let elapsed = started.elapsed().max(Duration::from_micros(1));
     summary.seconds = elapsed.as_secs_f64();

@@ -69,7 +69,16 @@ pub async fn enrich(context: &Context, args: EnrichArgs) -> Result<ExitCode> {
     let enricher = Arc::new(super::lookup::enricher(context, args.instance.as_deref(), "run lookups", args.refresh).await?);
     let stdout_is_terminal = std::io::stdout().is_terminal();
     let format = args.format.unwrap_or(if stdout_is_terminal { Format::Table } else { Format::Ndjson });
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let on_interrupt = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("interrupted: finishing the lookups in flight; run the same command again to resume");
+            on_interrupt.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
     let options = BatchOptions {
+        stop,
         concurrency: usize::from(args.concurrency),
         ordered: args.ordered,
     };
@@ -109,6 +118,13 @@ pub async fn enrich(context: &Context, args: EnrichArgs) -> Result<ExitCode> {
     summary.skipped_lines = parsed.rejected.len();
     summary.duplicates = parsed.duplicates;
     print_summary(&summary);
+    if summary.not_started > 0 {
+        eprintln!(
+            "stopped early: {} indicators not looked up; finished results are cached, so running the same command again spends no quota on them",
+            summary.not_started
+        );
+        return Ok(ExitCode::from(130));
+    }
     Ok(if summary.failed() == 0 && summary.skipped_lines == 0 {
         ExitCode::SUCCESS
     } else {
