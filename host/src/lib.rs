@@ -28,6 +28,7 @@ mod runtime;
 pub mod secret;
 mod sqlite;
 mod state;
+pub mod stix;
 pub mod store;
 
 pub use config::{Config, InstanceConfig, Limits, PluginSource};

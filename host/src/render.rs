@@ -14,8 +14,10 @@ pub enum Format {
     Json,
     /// One JSON object per line, per indicator.
     Ndjson,
-    /// One row per indicator (enrich only).
+    /// One row per indicator.
     Csv,
+    /// A STIX 2.1 bundle (malicious and suspicious results only).
+    Stix,
 }
 
 pub fn outcomes(out: &mut dyn Write, format: Format, outcomes: &[LookupOutcome]) -> io::Result<()> {
@@ -35,6 +37,10 @@ pub fn outcomes(out: &mut dyn Write, format: Format, outcomes: &[LookupOutcome])
         Format::Csv => {
             csv_header(out)?;
             outcomes.iter().try_for_each(|o| csv_row(out, o))
+        }
+        Format::Stix => {
+            serde_json::to_writer_pretty(&mut *out, &crate::stix::bundle(outcomes))?;
+            writeln!(out)
         }
     }
 }

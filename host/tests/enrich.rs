@@ -203,3 +203,31 @@ fn an_interrupted_run_keeps_what_finished_and_resumes_without_double_charge() {
     assert_eq!(all.iter().filter(|r| r["cached"] == true).count(), done);
     assert_eq!(env._mock.request_count() - baseline, 200, "nothing was asked twice");
 }
+
+#[test]
+fn stix_output_is_a_bundle_the_oasis_validator_accepts() {
+    let env = Env::new();
+    let feed = env.file(
+        "feed.txt",
+        &format!("{C2_IP}\n{C2_DOMAIN}\n{SAMPLE_MD5}\n2001:db8:dead::1\nmaybe-phish.example\n203.0.113.50\n"),
+    );
+    let output = env.run(&["enrich", &feed, "--format", "stix"], None);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let bundle: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let objects = bundle["objects"].as_array().unwrap();
+    let count = |t: &str| objects.iter().filter(|o| o["type"] == t).count();
+    assert_eq!(count("identity"), 1);
+    assert_eq!(count("indicator"), 5, "the unknown result has no STIX form");
+    assert!(count("malware") >= 3 && count("relationship") >= 4, "{bundle}");
+    let patterns: Vec<&str> = objects.iter().filter_map(|o| o["pattern"].as_str()).collect();
+    assert!(patterns.contains(&"[ipv6-addr:value = '2001:db8:dead::1']"), "{patterns:?}");
+    assert!(patterns.contains(&format!("[file:hashes.MD5 = '{SAMPLE_MD5}']").as_str()), "{patterns:?}");
+
+    let path = env.dir.path().join("bundle.json");
+    std::fs::write(&path, &output.stdout).unwrap();
+    let validator = Command::new("stix2_validator").arg(&path).output().unwrap_or_else(|e| {
+        panic!("the OASIS validator is needed (pip install stix2-validator; .ci/run installs it): {e}")
+    });
+    let report = String::from_utf8_lossy(&validator.stdout);
+    assert!(validator.status.success() && report.contains("STIX JSON: Valid"), "{report}");
+}

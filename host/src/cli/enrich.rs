@@ -98,7 +98,7 @@ pub async fn enrich(context: &Context, args: EnrichArgs) -> Result<ExitCode> {
                 .map_err(std::io::Error::from)
                 .and_then(|()| writeln!(out)),
             Format::Csv => render::csv_row(&mut out, &outcome),
-            Format::Json | Format::Table => {
+            Format::Json | Format::Table | Format::Stix => {
                 collected.push(outcome);
                 Ok(())
             }
@@ -108,7 +108,7 @@ pub async fn enrich(context: &Context, args: EnrichArgs) -> Result<ExitCode> {
         }
     })
     .await;
-    if matches!(format, Format::Json | Format::Table) {
+    if matches!(format, Format::Json | Format::Table | Format::Stix) {
         render::outcomes(&mut out, format, &collected)?;
     }
     out.flush()?;
