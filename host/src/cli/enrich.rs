@@ -89,7 +89,12 @@ pub async fn enrich(context: &Context, args: EnrichArgs) -> Result<ExitCode> {
         write_error = render::csv_header(&mut out).err();
     }
     let raw = args.raw;
+    let total = parsed.items.len();
+    let mut progress = Progress::new(std::io::stderr().is_terminal(), total);
+    let quota_of = (enricher.instance().name.clone(), enricher.instance().quota);
+    let ledger = context.ledger()?;
     let mut summary = batch::run(enricher, parsed.items, options, |mut outcome| {
+        progress.update(&outcome, || ledger.remaining(&quota_of.0, quota_of.1).ok().flatten());
         if !raw {
             outcome.raw = None;
         }
@@ -108,6 +113,7 @@ pub async fn enrich(context: &Context, args: EnrichArgs) -> Result<ExitCode> {
         }
     })
     .await;
+    progress.finish();
     if matches!(format, Format::Json | Format::Table | Format::Stix) {
         render::outcomes(&mut out, format, &collected)?;
     }
@@ -147,4 +153,62 @@ fn print_summary(s: &Summary) {
         s.duplicates,
         s.quota_units
     );
+}
+
+/// A one-line progress display on stderr, redrawn at most every 200 ms,
+/// only when stderr is a terminal.
+struct Progress {
+    enabled: bool,
+    total: usize,
+    done: usize,
+    verdicts: std::collections::BTreeMap<String, usize>,
+    errors: usize,
+    started: std::time::Instant,
+    last_drawn: Option<std::time::Instant>,
+}
+
+impl Progress {
+    fn new(enabled: bool, total: usize) -> Progress {
+        Progress {
+            enabled,
+            total,
+            done: 0,
+            verdicts: Default::default(),
+            errors: 0,
+            started: std::time::Instant::now(),
+            last_drawn: None,
+        }
+    }
+
+    fn update(&mut self, outcome: &LookupOutcome, quota_left: impl FnOnce() -> Option<u64>) {
+        self.done += 1;
+        match &outcome.verdict {
+            Some(v) => *self.verdicts.entry(v.clone()).or_default() += 1,
+            None => self.errors += 1,
+        }
+        if !self.enabled || self.last_drawn.is_some_and(|t| t.elapsed().as_millis() < 200) && self.done < self.total {
+            return;
+        }
+        self.last_drawn = Some(std::time::Instant::now());
+        let seconds = self.started.elapsed().as_secs_f64().max(0.001);
+        let rate = self.done as f64 / seconds;
+        let eta = (self.total - self.done) as f64 / rate.max(0.001);
+        let verdicts: Vec<String> = self.verdicts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let quota = quota_left().map_or("unlimited".to_string(), |q| q.to_string());
+        eprint!(
+            "\r\x1b[2K{}/{} {:.0}/s ETA {:.0}s | {} | errors {} | quota left {quota}",
+            self.done,
+            self.total,
+            rate,
+            eta,
+            verdicts.join(", "),
+            self.errors
+        );
+    }
+
+    fn finish(&self) {
+        if self.enabled && self.last_drawn.is_some() {
+            eprintln!();
+        }
+    }
 }
