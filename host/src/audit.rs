@@ -175,3 +175,80 @@ pub fn read_file(
         .filter(|r| since.is_none_or(|s| r.ts.as_str() >= s))
         .collect())
 }
+
+/// Keeps records in the database's `audit_events` table, for queries by
+/// instance, lookup and time.
+pub struct DatabaseSink {
+    conn: Arc<Mutex<rusqlite::Connection>>,
+}
+
+const AUDIT_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS audit_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts TEXT NOT NULL,
+    instance TEXT NOT NULL COLLATE NOCASE,
+    lookup_id TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_events_by_lookup ON audit_events (lookup_id);
+CREATE INDEX IF NOT EXISTS audit_events_by_time ON audit_events (instance, ts);
+";
+
+impl DatabaseSink {
+    pub fn open(path: &Path) -> Result<DatabaseSink, String> {
+        Ok(DatabaseSink {
+            conn: crate::sqlite::connect(Some(path), "audit trail", AUDIT_SCHEMA)?,
+        })
+    }
+
+    /// Records that match, oldest first.
+    pub fn query(
+        &self,
+        instance: Option<&str>,
+        lookup: Option<&str>,
+        since: Option<&str>,
+    ) -> Result<Vec<AuditRecord>, String> {
+        let conn = self.conn.lock().expect("audit database poisoned");
+        let mut statement = conn
+            .prepare(
+                "SELECT record FROM audit_events
+                 WHERE (?1 IS NULL OR instance = ?1) AND (?2 IS NULL OR lookup_id = ?2) AND (?3 IS NULL OR ts >= ?3)
+                 ORDER BY id",
+            )
+            .map_err(|e| e.to_string())?;
+        let rows = statement
+            .query_map(rusqlite::params![instance, lookup, since], |r| r.get::<_, String>(0))
+            .map_err(|e| e.to_string())?;
+        let mut records = Vec::new();
+        for row in rows {
+            let text = row.map_err(|e| e.to_string())?;
+            if let Ok(record) = serde_json::from_str(&text) {
+                records.push(record);
+            }
+        }
+        Ok(records)
+    }
+}
+
+impl AuditSink for DatabaseSink {
+    fn write(&self, record: &AuditRecord) {
+        let conn = self.conn.lock().expect("audit database poisoned");
+        let text = serde_json::to_string(record).expect("a record serializes");
+        if let Err(e) = conn.execute(
+            "INSERT INTO audit_events (ts, instance, lookup_id, record) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![record.ts, record.instance, record.lookup_id, text],
+        ) {
+            crate::warn_once(&format!("cannot write the audit trail to the database: {e}"));
+        }
+    }
+}
+
+/// Where the audit trail goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditTarget {
+    File,
+    Database,
+    #[default]
+    Both,
+}

@@ -62,12 +62,18 @@ pub fn audit(
     format: TableOrJson,
 ) -> Result<ExitCode> {
     context.authorized(Permission::View, "read the audit trail")?;
-    let path = &context.audit_file;
-    if !path.exists() {
-        anyhow::bail!("no audit trail at {} yet (it is written by lookups)", path.display());
-    }
-    let records = crate::audit::read_file(path, instance.as_deref(), lookup.as_deref(), since.as_deref())
-        .with_context(|| format!("cannot read the audit trail {}", path.display()))?;
+    let records = if context.audit_target() == crate::audit::AuditTarget::File {
+        let path = &context.audit_file;
+        if !path.exists() {
+            anyhow::bail!("no audit trail at {} yet (it is written by lookups)", path.display());
+        }
+        crate::audit::read_file(path, instance.as_deref(), lookup.as_deref(), since.as_deref())
+            .with_context(|| format!("cannot read the audit trail {}", path.display()))?
+    } else {
+        crate::audit::DatabaseSink::open(&context.db_path)
+            .and_then(|db| db.query(instance.as_deref(), lookup.as_deref(), since.as_deref()))
+            .map_err(anyhow::Error::msg)?
+    };
     let mut out = std::io::stdout().lock();
     for record in &records {
         if format == TableOrJson::Json {

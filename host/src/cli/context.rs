@@ -117,8 +117,23 @@ impl Context {
 
     /// The audit trail the commands append to.
     pub fn audit(&self) -> Result<crate::audit::Audit> {
-        let sink = crate::audit::FileSink::open(&self.audit_file)
-            .with_context(|| format!("cannot open the audit trail {}", self.audit_file.display()))?;
-        Ok(crate::audit::Audit::default().with_sink(std::sync::Arc::new(sink)))
+        use crate::audit::{Audit, AuditTarget, DatabaseSink, FileSink};
+        let target = self.audit_target();
+        let mut audit = Audit::default();
+        if matches!(target, AuditTarget::File | AuditTarget::Both) {
+            let sink = FileSink::open(&self.audit_file)
+                .with_context(|| format!("cannot open the audit trail {}", self.audit_file.display()))?;
+            audit = audit.with_sink(std::sync::Arc::new(sink));
+        }
+        if matches!(target, AuditTarget::Database | AuditTarget::Both) {
+            let sink = DatabaseSink::open(&self.db_path).map_err(anyhow::Error::msg)?;
+            audit = audit.with_sink(std::sync::Arc::new(sink));
+        }
+        Ok(audit)
+    }
+
+    /// `audit = ...` in the configuration file, else both.
+    pub fn audit_target(&self) -> crate::audit::AuditTarget {
+        self.config.as_ref().and_then(|c| c.audit).unwrap_or_default()
     }
 }

@@ -22,6 +22,7 @@ pub struct Config {
     pub database: Option<PathBuf>,
     /// `audit_file = "..."`, resolved against the file's folder.
     pub audit_file: Option<PathBuf>,
+    pub audit: Option<crate::audit::AuditTarget>,
     pub instances: Vec<InstanceConfig>,
 }
 
@@ -55,6 +56,8 @@ struct FileTop {
     database: Option<PathBuf>,
     /// The audit trail, JSON lines.
     audit_file: Option<PathBuf>,
+    /// `file`, `database` or `both` (the default).
+    audit: Option<crate::audit::AuditTarget>,
     #[serde(default)]
     instance: Vec<toml::Table>,
 }
@@ -125,6 +128,7 @@ impl Config {
             default_instance: top.default_instance,
             database: top.database.map(|d| folder.join(d)),
             audit_file: top.audit_file.map(|d| folder.join(d)),
+            audit: top.audit,
             instances,
         })
     }
