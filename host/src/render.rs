@@ -53,7 +53,10 @@ fn table(out: &mut dyn Write, outcomes: &[LookupOutcome]) -> io::Result<()> {
             rows.push([o.indicator.clone(), kind, "error".into(), format!("{}: {}", error.kind.as_str(), error.message)]);
             continue;
         }
-        let verdict = o.verdict.clone().unwrap_or_else(|| "unknown".into());
+        let mut verdict = o.verdict.clone().unwrap_or_else(|| "unknown".into());
+        if o.cached {
+            verdict.push_str(" (cached)");
+        }
         if o.findings.is_empty() {
             rows.push([o.indicator.clone(), kind, verdict, format!("no record at {}", o.provider)]);
             continue;
