@@ -206,6 +206,25 @@ impl Plugin {
         Ok(plugin)
     }
 
+    /// Instantiates the plugin in a fresh store with no network and calls
+    /// `describe`: the sandbox's fixed cost per call, for benchmarks.
+    pub async fn describe_in_fresh_sandbox(&self, runtime: &Runtime) -> Result<(), SandboxFailure> {
+        let spec = CallSpec {
+            instance: Arc::new(InstanceView {
+                name: "bench".into(),
+                base_url: url::Url::parse("http://describe.invalid/").expect("static URL"),
+                verify_ssl: true,
+                enabled_kinds: Vec::new(),
+            }),
+            grant: Grant::Nothing,
+            policy: GatePolicy::no_network(),
+            limits: Limits::default(),
+            quota_remaining: None,
+            audit: None,
+        };
+        self.call(runtime, spec, Call::Describe).await.result.map(|_| ())
+    }
+
     /// Runs `call` in a fresh store built from `spec`.
     pub(crate) async fn call(&self, runtime: &Runtime, spec: CallSpec, call: Call) -> CallReport {
         let requests = Arc::new(Mutex::new(Vec::new()));
