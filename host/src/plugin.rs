@@ -180,22 +180,7 @@ impl Plugin {
             plugin: source.to_string(),
             message,
         };
-        let spec = CallSpec {
-            instance: Arc::new(InstanceView {
-                name: "describe".into(),
-                base_url: url::Url::parse("http://describe.invalid/").expect("static URL"),
-                verify_ssl: true,
-                enabled_kinds: Vec::new(),
-            }),
-            grant: Grant::Nothing,
-            policy: GatePolicy::no_network(),
-            limits: Limits {
-                timeout: Duration::from_secs(5),
-                ..Limits::default()
-            },
-            quota_remaining: None,
-            audit: None,
-        };
+        let spec = no_network_spec(Duration::from_secs(5));
         let report = plugin.call(runtime, spec, Call::Describe).await;
         let info = match report.result {
             Ok(Returned::Describe(info)) => info,
@@ -209,19 +194,7 @@ impl Plugin {
     /// Instantiates the plugin in a fresh store with no network and calls
     /// `describe`: the sandbox's fixed cost per call, for benchmarks.
     pub async fn describe_in_fresh_sandbox(&self, runtime: &Runtime) -> Result<(), SandboxFailure> {
-        let spec = CallSpec {
-            instance: Arc::new(InstanceView {
-                name: "bench".into(),
-                base_url: url::Url::parse("http://describe.invalid/").expect("static URL"),
-                verify_ssl: true,
-                enabled_kinds: Vec::new(),
-            }),
-            grant: Grant::Nothing,
-            policy: GatePolicy::no_network(),
-            limits: Limits::default(),
-            quota_remaining: None,
-            audit: None,
-        };
+        let spec = no_network_spec(Limits::default().timeout);
         self.call(runtime, spec, Call::Describe).await.result.map(|_| ())
     }
 
@@ -266,6 +239,26 @@ impl Plugin {
             output: printed,
             discarded_output,
         }
+    }
+}
+
+/// A call that may do nothing but compute: no network, no grant.
+fn no_network_spec(timeout: Duration) -> CallSpec {
+    CallSpec {
+        instance: Arc::new(InstanceView {
+            name: "describe".into(),
+            base_url: url::Url::parse("http://describe.invalid/").expect("static URL"),
+            verify_ssl: true,
+            enabled_kinds: Vec::new(),
+        }),
+        grant: Grant::Nothing,
+        policy: GatePolicy::no_network(),
+        limits: Limits {
+            timeout,
+            ..Limits::default()
+        },
+        quota_remaining: None,
+        audit: None,
     }
 }
 
