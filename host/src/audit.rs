@@ -36,7 +36,10 @@ pub struct FileSink {
 
 impl FileSink {
     pub fn open(path: &Path) -> std::io::Result<FileSink> {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
         Ok(FileSink {
             path: path.to_path_buf(),
             file: Mutex::new(file),
@@ -50,7 +53,10 @@ impl AuditSink for FileSink {
         line.push('\n');
         let mut file = self.file.lock().expect("audit file poisoned");
         if let Err(e) = file.write_all(line.as_bytes()) {
-            crate::warn_once(&format!("cannot write the audit file {}: {e}", self.path.display()));
+            crate::warn_once(&format!(
+                "cannot write the audit file {}: {e}",
+                self.path.display()
+            ));
         }
     }
 }
@@ -67,7 +73,10 @@ impl MemorySink {
 
 impl AuditSink for MemorySink {
     fn write(&self, record: &AuditRecord) {
-        self.0.lock().expect("audit memory poisoned").push(record.clone());
+        self.0
+            .lock()
+            .expect("audit memory poisoned")
+            .push(record.clone());
     }
 }
 
@@ -127,7 +136,7 @@ impl AuditScope {
             None => detail,
         };
         let record = AuditRecord {
-            ts: timestamp(),
+            ts: crate::clock::now_rfc3339_millis(),
             instance: self.instance.clone(),
             plugin_sha256: self.plugin_sha256.clone(),
             lookup_id: self.lookup_id.clone(),
@@ -148,15 +157,6 @@ fn new_lookup_id() -> String {
         .map_or(0, |d| d.as_micros());
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{micros:x}-{:x}-{n:x}", std::process::id())
-}
-
-/// RFC 3339 with milliseconds, UTC.
-fn timestamp() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let seconds = enrichbox_quota::rfc3339(now.as_secs() as i64);
-    format!("{}.{:03}Z", seconds.trim_end_matches('Z'), now.subsec_millis())
 }
 
 /// Reads a JSON-lines audit file, keeping records that match.
@@ -217,7 +217,9 @@ impl DatabaseSink {
             )
             .map_err(|e| e.to_string())?;
         let rows = statement
-            .query_map(rusqlite::params![instance, lookup, since], |r| r.get::<_, String>(0))
+            .query_map(rusqlite::params![instance, lookup, since], |r| {
+                r.get::<_, String>(0)
+            })
             .map_err(|e| e.to_string())?;
         let mut records = Vec::new();
         for row in rows {
@@ -238,7 +240,9 @@ impl AuditSink for DatabaseSink {
             "INSERT INTO audit_events (ts, instance, lookup_id, record) VALUES (?1, ?2, ?3, ?4)",
             rusqlite::params![record.ts, record.instance, record.lookup_id, text],
         ) {
-            crate::warn_once(&format!("cannot write the audit trail to the database: {e}"));
+            crate::warn_once(&format!(
+                "cannot write the audit trail to the database: {e}"
+            ));
         }
     }
 }

@@ -45,7 +45,6 @@ CREATE TABLE IF NOT EXISTS circuit_breaker (
 );
 ";
 
-
 impl Breaker {
     pub fn open(path: &Path) -> Result<Breaker, String> {
         Ok(Breaker {
@@ -73,7 +72,7 @@ impl Breaker {
             .ok()
             .flatten();
         match row {
-            Some((Some(until), reason)) if until > crate::sqlite::now() => Some(Pause {
+            Some((Some(until), reason)) if until > crate::clock::now_unix() => Some(Pause {
                 until,
                 reason: reason.unwrap_or_default(),
             }),
@@ -83,10 +82,18 @@ impl Breaker {
 
     /// Records a lookup's end. Returns the new pause when this failure
     /// opened the circuit.
-    pub fn record(&self, instance: &str, failure: Option<&str>, settings: BreakerSettings) -> Option<Pause> {
+    pub fn record(
+        &self,
+        instance: &str,
+        failure: Option<&str>,
+        settings: BreakerSettings,
+    ) -> Option<Pause> {
         let conn = self.conn.lock().expect("breaker poisoned");
         let Some(reason) = failure else {
-            let _ = conn.execute("DELETE FROM circuit_breaker WHERE instance = ?1", [instance]);
+            let _ = conn.execute(
+                "DELETE FROM circuit_breaker WHERE instance = ?1",
+                [instance],
+            );
             return None;
         };
         let _ = conn.execute(
@@ -105,7 +112,7 @@ impl Breaker {
             return None;
         }
         let pause = Pause {
-            until: crate::sqlite::now() + settings.cooldown_seconds as i64,
+            until: crate::clock::now_unix() + settings.cooldown_seconds as i64,
             reason: format!("{failures} failed lookups in a row; last: {reason}"),
         };
         let _ = conn.execute(

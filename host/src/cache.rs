@@ -29,7 +29,6 @@ CREATE TABLE IF NOT EXISTS result_cache (
 );
 ";
 
-
 impl ResultCache {
     pub fn open(path: &Path) -> Result<ResultCache, String> {
         Ok(ResultCache {
@@ -44,7 +43,13 @@ impl ResultCache {
     }
 
     /// A fresh-enough result, marked as cached with its age.
-    pub fn get(&self, instance: &str, digest: &str, indicator: &str, ttl_seconds: u64) -> Option<LookupOutcome> {
+    pub fn get(
+        &self,
+        instance: &str,
+        digest: &str,
+        indicator: &str,
+        ttl_seconds: u64,
+    ) -> Option<LookupOutcome> {
         let conn = self.conn.lock().expect("cache poisoned");
         let row: Option<(i64, String)> = conn
             .query_row(
@@ -56,7 +61,7 @@ impl ResultCache {
             .ok()
             .flatten();
         let (stored_at, json) = row?;
-        let age = (crate::sqlite::now() - stored_at).max(0) as u64;
+        let age = (crate::clock::now_unix() - stored_at).max(0) as u64;
         if age >= ttl_seconds {
             return None;
         }
@@ -81,7 +86,7 @@ impl ResultCache {
         let _ = conn.execute(
             "INSERT OR REPLACE INTO result_cache (instance, config_digest, indicator, stored_at, outcome)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![outcome.instance, digest, outcome.indicator, crate::sqlite::now(), json],
+            params![outcome.instance, digest, outcome.indicator, crate::clock::now_unix(), json],
         );
     }
 }

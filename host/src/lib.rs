@@ -15,6 +15,7 @@ mod bundled;
 pub mod cache;
 mod capabilities;
 pub mod cli;
+mod clock;
 pub mod config;
 mod convert;
 pub mod inspect;
@@ -47,7 +48,11 @@ pub fn warn_once(message: &str) {
     use std::sync::{Mutex, OnceLock};
     static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
     let seen = SEEN.get_or_init(Default::default);
-    if seen.lock().expect("warnings poisoned").insert(message.to_string()) {
+    if seen
+        .lock()
+        .expect("warnings poisoned")
+        .insert(message.to_string())
+    {
         eprintln!("warning: {message}");
     }
 }

@@ -6,7 +6,11 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 
 /// A shared connection to `path` (or memory) with `schema` applied.
-pub fn connect(path: Option<&Path>, what: &str, schema: &str) -> Result<Arc<Mutex<Connection>>, String> {
+pub fn connect(
+    path: Option<&Path>,
+    what: &str,
+    schema: &str,
+) -> Result<Arc<Mutex<Connection>>, String> {
     let label = path.map_or(":memory:".to_string(), |p| p.display().to_string());
     let fail = |e: rusqlite::Error| format!("{what} {label}: {e}");
     let conn = match path {
@@ -14,14 +18,8 @@ pub fn connect(path: Option<&Path>, what: &str, schema: &str) -> Result<Arc<Mute
         None => Connection::open_in_memory(),
     }
     .map_err(fail)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(fail)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(fail)?;
     conn.execute_batch(schema).map_err(fail)?;
     Ok(Arc::new(Mutex::new(conn)))
-}
-
-/// Seconds since the Unix epoch.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -13,20 +13,27 @@ use crate::outcome::LookupOutcome;
 
 /// Builds the bundle for `outcomes`.
 pub fn bundle(outcomes: &[LookupOutcome]) -> Value {
-    let now = timestamp();
+    let now = crate::clock::now_rfc3339_millis();
     let mut objects = Vec::new();
     let mut identities: BTreeMap<String, String> = BTreeMap::new();
     let mut malware: BTreeMap<String, String> = BTreeMap::new();
     for outcome in outcomes {
-        let Some(verdict) = outcome.verdict.as_deref() else { continue };
+        let Some(verdict) = outcome.verdict.as_deref() else {
+            continue;
+        };
         if verdict == "unknown" || outcome.error.is_some() {
             continue;
         }
-        let Some(pattern) = pattern(outcome) else { continue };
+        let Some(pattern) = pattern(outcome) else {
+            continue;
+        };
         let identity = identities
             .entry(outcome.provider.clone())
             .or_insert_with(|| {
-                let id = format!("identity--{}", uuid(&format!("identity {}", outcome.provider)));
+                let id = format!(
+                    "identity--{}",
+                    uuid(&format!("identity {}", outcome.provider))
+                );
                 objects.push(json!({
                     "type": "identity", "spec_version": "2.1", "id": id,
                     "created": now, "modified": now,
@@ -35,10 +42,26 @@ pub fn bundle(outcomes: &[LookupOutcome]) -> Value {
                 id
             })
             .clone();
-        let confidence = outcome.findings.iter().map(|f| f.confidence).max().unwrap_or(0);
-        let indicator_id = format!("indicator--{}", uuid(&format!("indicator {}", outcome.indicator)));
-        let first_seen = outcome.findings.iter().filter_map(|f| f.first_seen.clone()).min();
-        let mut labels: Vec<String> = outcome.findings.iter().flat_map(|f| f.tags.clone()).collect();
+        let confidence = outcome
+            .findings
+            .iter()
+            .map(|f| f.confidence)
+            .max()
+            .unwrap_or(0);
+        let indicator_id = format!(
+            "indicator--{}",
+            uuid(&format!("indicator {}", outcome.indicator))
+        );
+        let first_seen = outcome
+            .findings
+            .iter()
+            .filter_map(|f| f.first_seen.clone())
+            .min();
+        let mut labels: Vec<String> = outcome
+            .findings
+            .iter()
+            .flat_map(|f| f.tags.clone())
+            .collect();
         labels.sort();
         labels.dedup();
         let mut indicator = json!({
@@ -68,7 +91,9 @@ pub fn bundle(outcomes: &[LookupOutcome]) -> Value {
         }
         objects.push(indicator);
         for finding in &outcome.findings {
-            let Some(family) = &finding.malware_family else { continue };
+            let Some(family) = &finding.malware_family else {
+                continue;
+            };
             let malware_id = malware
                 .entry(family.clone())
                 .or_insert_with(|| {
@@ -85,7 +110,10 @@ pub fn bundle(outcomes: &[LookupOutcome]) -> Value {
                     id
                 })
                 .clone();
-            let relationship_id = format!("relationship--{}", uuid(&format!("{indicator_id} indicates {malware_id}")));
+            let relationship_id = format!(
+                "relationship--{}",
+                uuid(&format!("{indicator_id} indicates {malware_id}"))
+            );
             if objects.iter().any(|o| o["id"] == relationship_id.as_str()) {
                 continue;
             }
@@ -127,20 +155,19 @@ fn uuid(seed: &str) -> String {
     hasher.update(seed.as_bytes());
     hasher.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
     hasher.update(std::process::id().to_le_bytes());
-    hasher.update(timestamp().as_bytes());
+    hasher.update(crate::clock::now_rfc3339_millis().as_bytes());
     let mut b: [u8; 16] = hasher.finalize()[..16].try_into().expect("16 bytes");
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
-}
-
-fn timestamp() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let seconds = enrichbox_quota::rfc3339(now.as_secs() as i64);
-    format!("{}.{:03}Z", seconds.trim_end_matches('Z'), now.subsec_millis())
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// `2024-03-27T20:02:05Z` → `2024-03-27T20:02:05.000Z`.

@@ -54,26 +54,46 @@ pub struct EnrichArgs {
 pub async fn enrich(context: &Context, args: EnrichArgs) -> Result<ExitCode> {
     let (name, text) = if args.input == "-" {
         let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).context("cannot read stdin")?;
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read stdin")?;
         (None, text)
     } else {
         let path = PathBuf::from(&args.input);
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         (Some(args.input.clone()), text)
     };
-    let format_in = args.input_format.unwrap_or_else(|| input::detect_format(name.as_deref(), &text));
-    let parsed = input::parse(&text, format_in, args.column.as_deref()).map_err(anyhow::Error::msg)?;
+    let format_in = args
+        .input_format
+        .unwrap_or_else(|| input::detect_format(name.as_deref(), &text));
+    let parsed =
+        input::parse(&text, format_in, args.column.as_deref()).map_err(anyhow::Error::msg)?;
     for rejected in &parsed.rejected {
         eprintln!("skipped line {}: {}", rejected.line, rejected.reason);
     }
-    let enricher = Arc::new(super::lookup::enricher(context, args.instance.as_deref(), "run lookups", args.refresh).await?);
+    let enricher = Arc::new(
+        super::lookup::enricher(
+            context,
+            args.instance.as_deref(),
+            "run lookups",
+            args.refresh,
+        )
+        .await?,
+    );
     let stdout_is_terminal = std::io::stdout().is_terminal();
-    let format = args.format.unwrap_or(if stdout_is_terminal { Format::Table } else { Format::Ndjson });
+    let format = args.format.unwrap_or(if stdout_is_terminal {
+        Format::Table
+    } else {
+        Format::Ndjson
+    });
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let on_interrupt = stop.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("interrupted: finishing the lookups in flight; run the same command again to resume");
+            eprintln!(
+                "interrupted: finishing the lookups in flight; run the same command again to resume"
+            );
             on_interrupt.store(true, std::sync::atomic::Ordering::SeqCst);
         }
     });
@@ -91,10 +111,9 @@ pub async fn enrich(context: &Context, args: EnrichArgs) -> Result<ExitCode> {
     let raw = args.raw;
     let total = parsed.items.len();
     let mut progress = Progress::new(std::io::stderr().is_terminal(), total);
-    let quota_of = (enricher.instance().name.clone(), enricher.instance().quota);
-    let ledger = context.ledger()?;
+    let quota_source = enricher.clone();
     let mut summary = batch::run(enricher, parsed.items, options, |mut outcome| {
-        progress.update(&outcome, || ledger.remaining(&quota_of.0, quota_of.1).ok().flatten());
+        progress.update(&outcome, || quota_source.quota_remaining());
         if !raw {
             outcome.raw = None;
         }
@@ -146,8 +165,16 @@ fn print_summary(s: &Summary) {
         s.looked_up,
         s.seconds,
         s.per_second,
-        if verdicts.is_empty() { "none".into() } else { verdicts.join(", ") },
-        if errors.is_empty() { "none".into() } else { errors.join(", ") },
+        if verdicts.is_empty() {
+            "none".into()
+        } else {
+            verdicts.join(", ")
+        },
+        if errors.is_empty() {
+            "none".into()
+        } else {
+            errors.join(", ")
+        },
         s.cached,
         s.skipped_lines,
         s.duplicates,
@@ -186,14 +213,23 @@ impl Progress {
             Some(v) => *self.verdicts.entry(v.clone()).or_default() += 1,
             None => self.errors += 1,
         }
-        if !self.enabled || self.last_drawn.is_some_and(|t| t.elapsed().as_millis() < 200) && self.done < self.total {
+        if !self.enabled
+            || self
+                .last_drawn
+                .is_some_and(|t| t.elapsed().as_millis() < 200)
+                && self.done < self.total
+        {
             return;
         }
         self.last_drawn = Some(std::time::Instant::now());
         let seconds = self.started.elapsed().as_secs_f64().max(0.001);
         let rate = self.done as f64 / seconds;
         let eta = (self.total - self.done) as f64 / rate.max(0.001);
-        let verdicts: Vec<String> = self.verdicts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let verdicts: Vec<String> = self
+            .verdicts
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
         let quota = quota_left().map_or("unlimited".to_string(), |q| q.to_string());
         eprint!(
             "\r\x1b[2K{}/{} {:.0}/s ETA {:.0}s | {} | errors {} | quota left {quota}",

@@ -108,7 +108,8 @@ fn parse_quota(text: &str) -> Result<QuotaSpec, String> {
         .trim()
         .parse::<u64>()
         .map_err(|_| format!("`{units}` is not a whole number of units"))?;
-    per.parse::<enrichbox_quota::Period>().map_err(|e| e.to_string())?;
+    per.parse::<enrichbox_quota::Period>()
+        .map_err(|e| e.to_string())?;
     Ok(QuotaSpec {
         units,
         per: per.trim().to_lowercase(),
@@ -149,7 +150,10 @@ impl Settings {
             spec.enabled_kinds = Some(names);
         }
         if let Some(quota) = self.quota {
-            changed.insert("quota".into(), json!({"units": quota.units, "per": quota.per}));
+            changed.insert(
+                "quota".into(),
+                json!({"units": quota.units, "per": quota.per}),
+            );
             spec.quota = Some(quota);
         }
         if let Some(timeout) = self.timeout_seconds {
@@ -163,9 +167,16 @@ impl Settings {
 pub async fn run(context: &Context, command: InstanceCommand) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match command {
-        InstanceCommand::Add { name, settings, skip_test } => {
+        InstanceCommand::Add {
+            name,
+            settings,
+            skip_test,
+        } => {
             let db = context.authorized(Permission::Create, "add an instance")?;
-            context.registry(&db).ensure_managed(&name).map_err(anyhow::Error::msg)?;
+            context
+                .registry(&db)
+                .ensure_managed(&name)
+                .map_err(anyhow::Error::msg)?;
             let mut spec = InstanceSpec {
                 name: name.clone(),
                 plugin: "threatfox".into(),
@@ -175,11 +186,16 @@ pub async fn run(context: &Context, command: InstanceCommand) -> Result<ExitCode
             settings.apply(&mut spec);
             let config = stored_config(db.path(), &spec).map_err(anyhow::Error::msg)?;
             if db.instance(&name)?.is_some() {
-                bail!("an instance named `{name}` exists already; change it with `enrichbox instance update`");
+                bail!(
+                    "an instance named `{name}` exists already; change it with `enrichbox instance update`"
+                );
             }
             if !skip_test {
                 let runtime = Arc::new(Runtime::new().map_err(|e| anyhow::anyhow!("{e:#}"))?);
-                let report = Enricher::new(runtime, config).await?.test_connection().await;
+                let report = Enricher::new(runtime, config)
+                    .await?
+                    .test_connection()
+                    .await;
                 if !report.ok {
                     let kind = report.error.as_ref().map_or("error", |e| e.kind.as_str());
                     bail!(
@@ -191,7 +207,9 @@ pub async fn run(context: &Context, command: InstanceCommand) -> Result<ExitCode
             }
             db.insert_instance(&context.operator, &spec)?;
             if !spec.verify_ssl {
-                crate::warn_once(&format!("instance `{name}` does not verify TLS certificates (verify_ssl = false)"));
+                crate::warn_once(&format!(
+                    "instance `{name}` does not verify TLS certificates (verify_ssl = false)"
+                ));
             }
             writeln!(out, "added instance `{name}` to {}", db.path().display())?;
         }
@@ -203,7 +221,11 @@ pub async fn run(context: &Context, command: InstanceCommand) -> Result<ExitCode
                 serde_json::to_writer_pretty(&mut out, &list)?;
                 writeln!(out)?;
             } else {
-                writeln!(out, "{:20} {:10} {:26} {:14} {:45} {}", "NAME", "PLUGIN", "KINDS", "QUOTA", "BASE URL", "DEFINED IN")?;
+                writeln!(
+                    out,
+                    "{:20} {:10} {:26} {:14} {:45} {}",
+                    "NAME", "PLUGIN", "KINDS", "QUOTA", "BASE URL", "DEFINED IN"
+                )?;
                 for r in &all {
                     let s = summary(r);
                     writeln!(
@@ -221,36 +243,56 @@ pub async fn run(context: &Context, command: InstanceCommand) -> Result<ExitCode
         }
         InstanceCommand::Show { name, format } => {
             let db = context.authorized(Permission::View, "show instances")?;
-            let resolved = context.registry(&db).resolve(Some(&name)).map_err(anyhow::Error::msg)?;
+            let resolved = context
+                .registry(&db)
+                .resolve(Some(&name))
+                .map_err(anyhow::Error::msg)?;
             let c = &resolved.config;
+            let brief = summary(&resolved);
             let mut fields: Vec<(&str, serde_json::Value)> = vec![
                 ("name", json!(c.name)),
                 ("defined_in", json!(resolved.origin.to_string())),
-                ("plugin", summary(&resolved)["plugin"].clone()),
+                ("plugin", brief["plugin"].clone()),
                 ("base_url", json!(c.base_url.as_str())),
                 ("api_key_source", json!(key_source(&resolved))),
                 ("verify_ssl", json!(c.verify_ssl)),
                 (
                     "enabled_kinds",
-                    json!(c.enabled_kinds.as_ref().map_or("all the plugin supports".into(), |k| join_kinds(k))),
+                    json!(
+                        c.enabled_kinds
+                            .as_ref()
+                            .map_or("all the plugin supports".into(), |k| join_kinds(k))
+                    ),
                 ),
-                ("quota", summary(&resolved)["quota"].clone()),
+                ("quota", brief["quota"].clone()),
                 ("timeout_seconds", json!(c.limits.timeout.as_secs_f64())),
                 (
                     "circuit",
                     json!(match context.breaker()?.pause(&c.name) {
-                        Some(p) => format!("paused until {}: {}", enrichbox_quota::rfc3339(p.until), p.reason),
+                        Some(p) => format!(
+                            "paused until {}: {}",
+                            enrichbox_quota::rfc3339(p.until),
+                            p.reason
+                        ),
                         None => "closed (lookups go through)".to_string(),
                     }),
                 ),
             ];
             if let Some(stored) = &resolved.stored {
-                fields.push(("created", json!(format!("{} by {}", stored.created_at, stored.created_by))));
-                fields.push(("updated", json!(format!("{} by {}", stored.updated_at, stored.updated_by))));
+                fields.push((
+                    "created",
+                    json!(format!("{} by {}", stored.created_at, stored.created_by)),
+                ));
+                fields.push((
+                    "updated",
+                    json!(format!("{} by {}", stored.updated_at, stored.updated_by)),
+                ));
             }
             if format == TableOrJson::Json {
-                let object: serde_json::Map<String, serde_json::Value> =
-                    fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+                let object: serde_json::Map<String, serde_json::Value> = fields
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect();
                 serde_json::to_writer_pretty(&mut out, &object)?;
                 writeln!(out)?;
             } else {
@@ -260,7 +302,11 @@ pub async fn run(context: &Context, command: InstanceCommand) -> Result<ExitCode
                 }
             }
         }
-        InstanceCommand::Update { name, settings, no_quota } => {
+        InstanceCommand::Update {
+            name,
+            settings,
+            no_quota,
+        } => {
             let db = context.authorized(Permission::Update, "change instances")?;
             let mut spec = managed_spec(context, &db, &name)?;
             let mut changed = settings.apply(&mut spec);
@@ -269,9 +315,18 @@ pub async fn run(context: &Context, command: InstanceCommand) -> Result<ExitCode
                 changed.insert("quota".into(), serde_json::Value::Null);
             }
             if changed.is_empty() {
-                bail!("nothing to change: give at least one setting (see `enrichbox instance update --help`)");
+                bail!(
+                    "nothing to change: give at least one setting (see `enrichbox instance update --help`)"
+                );
             }
-            save(context, &db, &name, &spec, "update", serde_json::Value::Object(changed))?;
+            save(
+                context,
+                &db,
+                &name,
+                &spec,
+                "update",
+                serde_json::Value::Object(changed),
+            )?;
             writeln!(out, "updated instance `{name}`")?;
         }
         InstanceCommand::EnableKind { name, kinds } => {
@@ -295,7 +350,11 @@ pub async fn run(context: &Context, command: InstanceCommand) -> Result<ExitCode
                 bail!("no recorded change for `{name}` (file instances have no history here)");
             }
             for entry in history {
-                writeln!(out, "{}  {:16} {:8} {}", entry.at, entry.operator, entry.action, entry.details)?;
+                writeln!(
+                    out,
+                    "{}  {:16} {:8} {}",
+                    entry.at, entry.operator, entry.action, entry.details
+                )?;
             }
         }
     }
@@ -304,11 +363,21 @@ pub async fn run(context: &Context, command: InstanceCommand) -> Result<ExitCode
 
 /// The stored spec of a database instance, or an error saying where the
 /// instance really lives.
-fn managed_spec(context: &Context, db: &crate::store::Database, name: &str) -> Result<InstanceSpec> {
-    context.registry(db).ensure_managed(name).map_err(anyhow::Error::msg)?;
+fn managed_spec(
+    context: &Context,
+    db: &crate::store::Database,
+    name: &str,
+) -> Result<InstanceSpec> {
+    context
+        .registry(db)
+        .ensure_managed(name)
+        .map_err(anyhow::Error::msg)?;
     match db.instance(name)? {
         Some(stored) => Ok(stored.spec),
-        None => bail!("no instance named `{name}` in the database {}", db.path().display()),
+        None => bail!(
+            "no instance named `{name}` in the database {}",
+            db.path().display()
+        ),
     }
 }
 
@@ -331,8 +400,15 @@ async fn change_kinds(context: &Context, name: &str, kinds: &[Kind], enable: boo
     let mut spec = managed_spec(context, &db, name)?;
     let config = stored_config(db.path(), &spec).map_err(anyhow::Error::msg)?;
     let runtime = Runtime::new().map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    let supported = runtime.plugin(&config.plugin).await?.description.supported_kinds();
-    let mut current: Vec<Kind> = config.enabled_kinds.clone().unwrap_or_else(|| supported.clone());
+    let supported = runtime
+        .plugin(&config.plugin)
+        .await?
+        .description
+        .supported_kinds();
+    let mut current: Vec<Kind> = config
+        .enabled_kinds
+        .clone()
+        .unwrap_or_else(|| supported.clone());
     for kind in kinds {
         if enable && !supported.contains(kind) {
             bail!("the plugin of `{name}` does not support {kind} lookups");
@@ -348,12 +424,27 @@ async fn change_kinds(context: &Context, name: &str, kinds: &[Kind], enable: boo
     current.sort();
     let names: Vec<String> = current.iter().map(|k| k.to_string()).collect();
     spec.enabled_kinds = Some(names.clone());
-    let action = if enable { "enable-kind" } else { "disable-kind" };
-    save(context, &db, name, &spec, action, json!({"kinds": join_kinds(kinds), "enabled_kinds": names}))
+    let action = if enable {
+        "enable-kind"
+    } else {
+        "disable-kind"
+    };
+    save(
+        context,
+        &db,
+        name,
+        &spec,
+        action,
+        json!({"kinds": join_kinds(kinds), "enabled_kinds": names}),
+    )
 }
 
 fn join_kinds(kinds: &[Kind]) -> String {
-    kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+    kinds
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn origin_word(origin: &Origin) -> String {

@@ -9,6 +9,15 @@ use crate::audit::AuditScope;
 use crate::outcome::{ErrorKind, LookupError, LookupOutcome};
 
 impl Enricher {
+    /// Units the instance has left now; `None` when unlimited or unmetered.
+    pub fn quota_remaining(&self) -> Option<u64> {
+        let ledger = self.ledger.as_ref()?;
+        ledger
+            .remaining(&self.config.name, self.config.quota)
+            .ok()
+            .flatten()
+    }
+
     /// Takes the lookup's units before the plugin runs; refused when they
     /// are not there.
     pub(super) fn reserve(&self, units: u32) -> Result<Option<Reservation>, LookupError> {
@@ -19,14 +28,22 @@ impl Enricher {
         let expiry = self.config.limits.timeout + std::time::Duration::from_secs(30);
         match ledger.reserve(&self.config.name, self.config.quota, units, expiry) {
             Ok(reservation) => Ok(Some(reservation)),
-            Err(e @ QuotaError::Exhausted { .. }) => Err(LookupError::new(ErrorKind::QuotaExhausted, e.to_string())),
-            Err(e) => Err(LookupError::new(ErrorKind::QuotaExhausted, format!("the quota ledger failed: {e}"))),
+            Err(e @ QuotaError::Exhausted { .. }) => {
+                Err(LookupError::new(ErrorKind::QuotaExhausted, e.to_string()))
+            }
+            Err(e) => Err(LookupError::new(
+                ErrorKind::QuotaExhausted,
+                format!("the quota ledger failed: {e}"),
+            )),
         }
     }
 
     /// Ends a reservation; returns the units it cost.
     pub(super) fn settle(&self, reservation: &Reservation) -> u32 {
-        let ledger = self.ledger.as_ref().expect("a reservation comes from the ledger");
+        let ledger = self
+            .ledger
+            .as_ref()
+            .expect("a reservation comes from the ledger");
         match ledger.settle(reservation.id) {
             Ok(Settlement::Spent) => reservation.units,
             Ok(Settlement::GivenBack) => 0,
@@ -43,10 +60,15 @@ impl Enricher {
     pub(super) fn record_health(&self, scope: &AuditScope, outcome: &LookupOutcome) {
         let Some(breaker) = &self.breaker else { return };
         let trouble = outcome.error.as_ref().filter(|e| {
-            matches!(e.kind, ErrorKind::UpstreamUnavailable | ErrorKind::Timeout | ErrorKind::RateLimited)
+            matches!(
+                e.kind,
+                ErrorKind::UpstreamUnavailable | ErrorKind::Timeout | ErrorKind::RateLimited
+            )
         });
         let failure = trouble.map(|e| format!("{}: {}", e.kind.as_str(), e.message));
-        if let Some(pause) = breaker.record(&self.config.name, failure.as_deref(), self.config.breaker) {
+        if let Some(pause) =
+            breaker.record(&self.config.name, failure.as_deref(), self.config.breaker)
+        {
             scope.record(
                 "circuit-open",
                 json!({"paused_until": enrichbox_quota::rfc3339(pause.until), "reason": pause.reason}),
@@ -59,6 +81,11 @@ impl Enricher {
         if self.refresh || self.config.cache_ttl_seconds == 0 {
             return None;
         }
-        cache.get(&self.config.name, &self.cache_digest, indicator, self.config.cache_ttl_seconds)
+        cache.get(
+            &self.config.name,
+            &self.cache_digest,
+            indicator,
+            self.config.cache_ttl_seconds,
+        )
     }
 }

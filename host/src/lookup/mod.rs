@@ -69,7 +69,10 @@ pub struct ConnectionReport {
 }
 
 impl Enricher {
-    pub async fn new(runtime: Arc<Runtime>, config: InstanceConfig) -> Result<Enricher, InstanceError> {
+    pub async fn new(
+        runtime: Arc<Runtime>,
+        config: InstanceConfig,
+    ) -> Result<Enricher, InstanceError> {
         let plugin = runtime.plugin(&config.plugin).await?;
         if let Some(pinned) = &config.plugin_sha256
             && *pinned != plugin.sha256
@@ -88,7 +91,11 @@ impl Enricher {
                         "instance `{}`: enabled_kinds lists `{unsupported}`, which the plugin {} does not support (it supports: {})",
                         config.name,
                         plugin.description.name,
-                        supported.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+                        supported
+                            .iter()
+                            .map(|k| k.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )));
                 }
                 kinds.clone()
@@ -103,7 +110,8 @@ impl Enricher {
                         config.name
                     ))
                 })?;
-                let name = HeaderName::from_bytes(header.as_bytes()).expect("checked when the plugin loaded");
+                let name = HeaderName::from_bytes(header.as_bytes())
+                    .expect("checked when the plugin loaded");
                 Some((name, secret))
             }
         };
@@ -184,7 +192,10 @@ impl Enricher {
     /// for a failure: every problem is in `error`.
     pub async fn lookup(&self, input: &str, kind: Option<Kind>) -> LookupOutcome {
         let scope = self.scope();
-        scope.record("lookup-start", json!({"input": input, "kind": kind.map(|k| k.as_str())}));
+        scope.record(
+            "lookup-start",
+            json!({"input": input, "kind": kind.map(|k| k.as_str())}),
+        );
         let mut outcome = LookupOutcome {
             indicator: input.trim().to_string(),
             kind: kind.map(|k| k.to_string()),
@@ -217,7 +228,13 @@ impl Enricher {
         outcome
     }
 
-    async fn run_lookup(&self, input: &str, kind: Option<Kind>, scope: &AuditScope, outcome: &mut LookupOutcome) {
+    async fn run_lookup(
+        &self,
+        input: &str,
+        kind: Option<Kind>,
+        scope: &AuditScope,
+        outcome: &mut LookupOutcome,
+    ) {
         let parsed = match kind {
             Some(kind) => parse_as(kind, input),
             None => detect(input),
@@ -241,28 +258,48 @@ impl Enricher {
             return;
         }
         if let Some(cached) = self.cached(&outcome.indicator) {
-            scope.record("cache-hit", json!({"age_seconds": cached.cache_age_seconds}));
+            scope.record(
+                "cache-hit",
+                json!({"age_seconds": cached.cache_age_seconds}),
+            );
             let lookup_id = std::mem::take(&mut outcome.lookup_id);
             *outcome = cached;
             outcome.lookup_id = lookup_id;
             return;
         }
-        if let Some(pause) = self.breaker.as_ref().and_then(|b| b.pause(&self.config.name)) {
+        if let Some(pause) = self
+            .breaker
+            .as_ref()
+            .and_then(|b| b.pause(&self.config.name))
+        {
             let until = enrichbox_quota::rfc3339(pause.until);
-            scope.record("circuit-rejected", json!({"paused_until": until, "reason": pause.reason}));
+            scope.record(
+                "circuit-rejected",
+                json!({"paused_until": until, "reason": pause.reason}),
+            );
             outcome.error = Some(LookupError::new(
                 ErrorKind::UpstreamUnavailable,
-                format!("instance `{}` is paused until {until}: {}", self.config.name, pause.reason),
+                format!(
+                    "instance `{}` is paused until {until}: {}",
+                    self.config.name, pause.reason
+                ),
             ));
             return;
         }
-        let cost = self.plugin.description.cost(indicator.kind()).expect("admit checked support");
+        let cost = self
+            .plugin
+            .description
+            .cost(indicator.kind())
+            .expect("admit checked support");
         let started = Instant::now();
         let budget = self.config.limits.timeout;
         for attempt in 1..=MAX_ATTEMPTS {
             let remaining = budget.saturating_sub(started.elapsed());
-            self.attempt(&indicator, cost, scope, outcome, remaining).await;
-            let Some(wait) = retry_wait(outcome.error.as_ref(), attempt) else { break };
+            self.attempt(&indicator, cost, scope, outcome, remaining)
+                .await;
+            let Some(wait) = retry_wait(outcome.error.as_ref(), attempt) else {
+                break;
+            };
             let remaining = budget.saturating_sub(started.elapsed());
             if attempt == MAX_ATTEMPTS || wait + MIN_ATTEMPT_TIME > remaining {
                 break;
@@ -307,7 +344,14 @@ impl Enricher {
         };
         let call = Call::Enrich(wit_indicator(indicator));
         let report = self
-            .call(Grant::Enrich, cost.api_calls, reservation.as_ref(), Some(scope.clone()), time_left, call)
+            .call(
+                Grant::Enrich,
+                cost.api_calls,
+                reservation.as_ref(),
+                Some(scope.clone()),
+                time_left,
+                call,
+            )
             .await;
         record_call(scope, &report);
         self.fill(indicator, outcome, report);
@@ -341,13 +385,19 @@ impl Enricher {
         if self.plugin.description.cost(kind).is_none() {
             return Err(LookupError::new(
                 ErrorKind::KindNotSupported,
-                format!("the {} plugin does not support {kind} lookups", self.plugin.description.name),
+                format!(
+                    "the {} plugin does not support {kind} lookups",
+                    self.plugin.description.name
+                ),
             ));
         }
         if !self.view.enabled_kinds.contains(&kind) {
             return Err(LookupError::new(
                 ErrorKind::KindNotPermitted,
-                format!("{kind} lookups are not enabled for instance `{}` (enabled_kinds)", self.config.name),
+                format!(
+                    "{kind} lookups are not enabled for instance `{}` (enabled_kinds)",
+                    self.config.name
+                ),
             ));
         }
         Ok(())
@@ -356,7 +406,14 @@ impl Enricher {
     pub async fn test_connection(&self) -> ConnectionReport {
         let scope = self.scope();
         let report = self
-            .call(Grant::TestConnection, 1, None, Some(scope.clone()), self.config.limits.timeout, Call::TestConnection)
+            .call(
+                Grant::TestConnection,
+                1,
+                None,
+                Some(scope.clone()),
+                self.config.limits.timeout,
+                Call::TestConnection,
+            )
             .await;
         record_call(&scope, &report);
         let secret = self.credential.as_ref().map(|(_, s)| s);
@@ -397,14 +454,13 @@ impl Enricher {
         let before_send: Option<crate::outbound::BeforeSend> = match (&self.ledger, reservation) {
             (Some(ledger), Some(reservation)) => {
                 let (ledger, id) = (ledger.clone(), reservation.id);
-                Some(Arc::new(move || ledger.mark_sent(id).map_err(|e| e.to_string())))
+                Some(Arc::new(move || {
+                    ledger.mark_sent(id).map_err(|e| e.to_string())
+                }))
             }
             _ => None,
         };
-        let quota_remaining = match &self.ledger {
-            Some(ledger) => ledger.remaining(&self.config.name, self.config.quota).ok().flatten(),
-            None => None,
-        };
+        let quota_remaining = self.quota_remaining();
         let spec = CallSpec {
             instance: self.view.clone(),
             grant,
@@ -433,19 +489,30 @@ impl Enricher {
         outcome.log = report.log;
         outcome.output = redact(&report.output);
         match report.result {
-            Ok(Returned::Enrich(Ok(enrichment))) => match check_enrichment(indicator, &enrichment) {
-                Ok(raw) => {
-                    outcome.verdict = Some(verdict_name(enrichment.verdict).to_string());
-                    outcome.raw = Some(serde_json::from_str(&redact(&serde_json::to_string(&raw).unwrap_or_default())).unwrap_or(raw));
-                    outcome.findings = enrichment.findings.into_iter().map(FindingOut::from).collect();
+            Ok(Returned::Enrich(Ok(enrichment))) => {
+                match check_enrichment(indicator, &enrichment) {
+                    Ok(raw) => {
+                        outcome.verdict = Some(verdict_name(enrichment.verdict).to_string());
+                        outcome.raw = Some(
+                            serde_json::from_str(&redact(
+                                &serde_json::to_string(&raw).unwrap_or_default(),
+                            ))
+                            .unwrap_or(raw),
+                        );
+                        outcome.findings = enrichment
+                            .findings
+                            .into_iter()
+                            .map(FindingOut::from)
+                            .collect();
+                    }
+                    Err(why) => {
+                        outcome.error = Some(LookupError::new(
+                            ErrorKind::ContractViolation,
+                            format!("the plugin broke the contract: {why}"),
+                        ));
+                    }
                 }
-                Err(why) => {
-                    outcome.error = Some(LookupError::new(
-                        ErrorKind::ContractViolation,
-                        format!("the plugin broke the contract: {why}"),
-                    ));
-                }
-            },
+            }
             Ok(Returned::Enrich(Err(e))) => {
                 let mut error = LookupError::from(e);
                 error.message = redact(&with_denial(error.kind, error.message, denial));

@@ -4,7 +4,8 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::{Database, StoreError, now};
+use super::{Database, StoreError};
+use crate::clock::now_rfc3339 as now;
 use crate::config::InstanceSpec;
 
 #[derive(Debug, Clone, Serialize)]
@@ -79,9 +80,19 @@ impl Database {
                 .execute("DELETE FROM instances WHERE name = ?1", [name])
                 .map_err(|e| self.sqlite(e))?;
             if removed == 0 {
-                return Err(StoreError::NotFound(format!("no instance named `{name}` in the database")));
+                return Err(StoreError::NotFound(format!(
+                    "no instance named `{name}` in the database"
+                )));
             }
-            record(self, tx, name, &now(), actor, "remove", serde_json::Value::Null)
+            record(
+                self,
+                tx,
+                name,
+                &now(),
+                actor,
+                "remove",
+                serde_json::Value::Null,
+            )
         })
     }
 
@@ -102,7 +113,9 @@ impl Database {
         let mut statement = conn
             .prepare("SELECT spec, created_at, created_by, updated_at, updated_by FROM instances ORDER BY name")
             .map_err(|e| self.sqlite(e))?;
-        let rows = statement.query_map([], row_to_instance).map_err(|e| self.sqlite(e))?;
+        let rows = statement
+            .query_map([], row_to_instance)
+            .map_err(|e| self.sqlite(e))?;
         let mut out = Vec::new();
         for row in rows {
             out.push(row.map_err(|e| self.sqlite(e))??);
@@ -122,7 +135,8 @@ impl Database {
                     at: r.get(0)?,
                     operator: r.get(1)?,
                     action: r.get(2)?,
-                    details: serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or(serde_json::Value::Null),
+                    details: serde_json::from_str(&r.get::<_, String>(3)?)
+                        .unwrap_or(serde_json::Value::Null),
                 })
             })
             .map_err(|e| self.sqlite(e))?;
@@ -134,8 +148,11 @@ type Row = Result<StoredInstance, StoreError>;
 
 fn row_to_instance(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     let spec: String = r.get(0)?;
-    let parsed = serde_json::from_str::<InstanceSpec>(&spec)
-        .map_err(|e| StoreError::Invalid(format!("a stored instance cannot be read ({e}); was the database written by a newer enrichbox?")));
+    let parsed = serde_json::from_str::<InstanceSpec>(&spec).map_err(|e| {
+        StoreError::Invalid(format!(
+            "a stored instance cannot be read ({e}); was the database written by a newer enrichbox?"
+        ))
+    });
     Ok(parsed.map(|spec| StoredInstance {
         spec,
         created_at: r.get(1).unwrap_or_default(),

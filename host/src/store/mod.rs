@@ -85,8 +85,10 @@ impl Database {
             message: e.to_string(),
         };
         let conn = Connection::open(path).map_err(sql)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(sql)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sql)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
         conn.execute_batch(SCHEMA).map_err(sql)?;
         Ok(Database {
             path: path.to_path_buf(),
@@ -118,13 +120,6 @@ impl Database {
             message: e.to_string(),
         }
     }
-}
-
-fn now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    enrichbox_quota::rfc3339(secs)
 }
 
 #[cfg(test)]

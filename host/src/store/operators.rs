@@ -4,7 +4,8 @@ use std::fmt;
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Database, StoreError, now};
+use super::{Database, StoreError};
+use crate::clock::now_rfc3339 as now;
 
 /// The permissions of the platform enrichbox replaces, plus `enrich` for
 /// lookups and `admin` for managing operators.
@@ -54,7 +55,9 @@ impl std::str::FromStr for Permission {
         Permission::ALL
             .into_iter()
             .find(|p| p.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| format!("unknown permission `{s}` (expected view, create, update, enrich or admin)"))
+            .ok_or_else(|| {
+                format!("unknown permission `{s}` (expected view, create, update, enrich or admin)")
+            })
     }
 }
 
@@ -76,7 +79,11 @@ fn parse_permissions(text: &str) -> Vec<Permission> {
 }
 
 fn join(permissions: &[Permission]) -> String {
-    permissions.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(",")
+    permissions
+        .iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 impl Database {
@@ -120,7 +127,12 @@ impl Database {
 
     /// Checks that `actor` holds `permission` for `doing` (a phrase such as
     /// "add an instance"); the error names the missing permission.
-    pub fn authorize(&self, actor: &str, permission: Permission, doing: &str) -> Result<Operator, StoreError> {
+    pub fn authorize(
+        &self,
+        actor: &str,
+        permission: Permission,
+        doing: &str,
+    ) -> Result<Operator, StoreError> {
         let operator = self.operator(actor)?.ok_or_else(|| {
             StoreError::Denied(format!(
                 "no operator is named `{actor}` in {}; act as a known operator with --as NAME or ENRICHBOX_OPERATOR, \
@@ -134,12 +146,21 @@ impl Database {
             Err(StoreError::Denied(format!(
                 "operator `{}` may not {doing}: that needs the `{permission}` permission (they have: {})",
                 operator.name,
-                if operator.permissions.is_empty() { "none".into() } else { join(&operator.permissions).replace(',', ", ") }
+                if operator.permissions.is_empty() {
+                    "none".into()
+                } else {
+                    join(&operator.permissions).replace(',', ", ")
+                }
             )))
         }
     }
 
-    pub fn add_operator(&self, actor: &str, name: &str, permissions: &[Permission]) -> Result<(), StoreError> {
+    pub fn add_operator(
+        &self,
+        actor: &str,
+        name: &str,
+        permissions: &[Permission],
+    ) -> Result<(), StoreError> {
         self.authorize(actor, Permission::Admin, "add operators")?;
         check_name(name)?;
         self.transaction(|tx| {
@@ -180,7 +201,9 @@ impl Database {
         self.authorize(actor, Permission::Admin, "list operators")?;
         let conn = self.conn.lock().expect("database mutex poisoned");
         let mut statement = conn
-            .prepare("SELECT name, permissions, created_at, created_by FROM operators ORDER BY name")
+            .prepare(
+                "SELECT name, permissions, created_at, created_by FROM operators ORDER BY name",
+            )
             .map_err(|e| self.sqlite(e))?;
         let rows = statement
             .query_map([], |r| {
@@ -199,7 +222,9 @@ impl Database {
 fn check_name(name: &str) -> Result<(), StoreError> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.@".contains(c));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.@".contains(c));
     if ok {
         Ok(())
     } else {
