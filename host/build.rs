@@ -3,5 +3,8 @@
 
 fn main() {
     let wasm = enrichbox_build_support::build_component("enrichbox-threatfox", &["plugin"]);
-    println!("cargo:rustc-env=ENRICHBOX_THREATFOX_WASM={}", wasm.display());
+    println!(
+        "cargo:rustc-env=ENRICHBOX_THREATFOX_WASM={}",
+        wasm.display()
+    );
 }

@@ -14,7 +14,8 @@ pub const PROFILE: &str = "plugin";
 
 /// The workspace root, from a member's `CARGO_MANIFEST_DIR`.
 pub fn workspace_root() -> PathBuf {
-    let mut dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("run from a build script"));
+    let mut dir =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("run from a build script"));
     while !dir.join("rust-toolchain.toml").exists() {
         assert!(dir.pop(), "no rust-toolchain.toml above CARGO_MANIFEST_DIR");
     }
@@ -25,7 +26,10 @@ pub fn workspace_root() -> PathBuf {
 /// lists workspace-relative paths whose changes must trigger a rebuild.
 pub fn build_component(package: &str, watch: &[&str]) -> PathBuf {
     let workspace = workspace_root();
-    for path in watch.iter().chain(["wit", "indicator", "Cargo.lock"].iter()) {
+    for path in watch
+        .iter()
+        .chain(["wit", "indicator", "Cargo.lock"].iter())
+    {
         println!("cargo:rerun-if-changed={}", workspace.join(path).display());
     }
     println!("cargo:rerun-if-env-changed=ENRICHBOX_PLUGIN_TARGET_DIR");
@@ -37,7 +41,11 @@ pub fn build_component(package: &str, watch: &[&str]) -> PathBuf {
         .join(TARGET)
         .join(PROFILE)
         .join(format!("{}.wasm", package.replace('-', "_")));
-    assert!(artifact.exists(), "building {package} did not produce {}", artifact.display());
+    assert!(
+        artifact.exists(),
+        "building {package} did not produce {}",
+        artifact.display()
+    );
     artifact
 }
 
@@ -45,7 +53,16 @@ fn run_cargo(workspace: &Path, target_dir: &Path, package: &str) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(workspace)
-        .args(["build", "--locked", "--package", package, "--target", TARGET, "--profile", PROFILE])
+        .args([
+            "build",
+            "--locked",
+            "--package",
+            package,
+            "--target",
+            TARGET,
+            "--profile",
+            PROFILE,
+        ])
         .arg("--target-dir")
         .arg(target_dir)
         // Flags meant for the host build must not leak into the wasm build.

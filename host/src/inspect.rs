@@ -47,7 +47,10 @@ pub async fn inspect(runtime: &Runtime, source: &str, bytes: &[u8]) -> Result<In
             }
         })
         .collect();
-    let exports: Vec<String> = ty.exports(runtime.engine()).map(|(name, _)| name.to_string()).collect();
+    let exports: Vec<String> = ty
+        .exports(runtime.engine())
+        .map(|(name, _)| name.to_string())
+        .collect();
     let contract = imports
         .iter()
         .map(|i| i.name.as_str())
@@ -75,22 +78,35 @@ pub async fn inspect(runtime: &Runtime, source: &str, bytes: &[u8]) -> Result<In
 fn capability_of(import: &str) -> Option<&'static str> {
     let interface = import.split('@').next().unwrap_or(import);
     Some(match interface {
-        "wasi:http/outgoing-handler" => "outbound HTTP: the instance's base-URL origin only; the host adds the credentials",
+        "wasi:http/outgoing-handler" => {
+            "outbound HTTP: the instance's base-URL origin only; the host adds the credentials"
+        }
         "wasi:http/types" => "HTTP request and response types",
         "wasi:io/error" | "wasi:io/poll" | "wasi:io/streams" => "streams and polling",
         "wasi:clocks/wall-clock" | "wasi:clocks/monotonic-clock" => "clocks, read-only",
-        "wasi:random/random" | "wasi:random/insecure" | "wasi:random/insecure-seed" => "random numbers",
-        "wasi:cli/stdout" | "wasi:cli/stderr" => "output: captured into the host log, 64 KiB per call",
+        "wasi:random/random" | "wasi:random/insecure" | "wasi:random/insecure-seed" => {
+            "random numbers"
+        }
+        "wasi:cli/stdout" | "wasi:cli/stderr" => {
+            "output: captured into the host log, 64 KiB per call"
+        }
         "wasi:cli/stdin" => "stdin: always empty",
         "wasi:cli/environment" => "environment: no variables, no arguments",
         "wasi:cli/exit" => "exit: ends the call",
-        "wasi:cli/terminal-input" | "wasi:cli/terminal-output" | "wasi:cli/terminal-stdin"
-        | "wasi:cli/terminal-stdout" | "wasi:cli/terminal-stderr" => "terminal queries: never a terminal",
-        "wasi:filesystem/types" | "wasi:filesystem/preopens" => "filesystem: no directory is opened, so nothing to reach",
+        "wasi:cli/terminal-input"
+        | "wasi:cli/terminal-output"
+        | "wasi:cli/terminal-stdin"
+        | "wasi:cli/terminal-stdout"
+        | "wasi:cli/terminal-stderr" => "terminal queries: never a terminal",
+        "wasi:filesystem/types" | "wasi:filesystem/preopens" => {
+            "filesystem: no directory is opened, so nothing to reach"
+        }
         "enrichbox:enrichment/types" => "contract types",
         "enrichbox:enrichment/config" => "config: the instance's settings, without secrets",
         "enrichbox:enrichment/quota" => "quota: units left, read-only",
-        "enrichbox:enrichment/permissions" => "permissions: enabled kinds and the current action, read-only",
+        "enrichbox:enrichment/permissions" => {
+            "permissions: enabled kinds and the current action, read-only"
+        }
         "enrichbox:enrichment/log" => "log: into the host log, 64 KiB per call",
         _ => return None,
     })

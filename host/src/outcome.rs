@@ -177,11 +177,17 @@ impl From<EnrichError> for LookupError {
             E::InvalidIndicator(m) => LookupError::new(ErrorKind::InvalidIndicator, m),
             E::KindNotSupported(k) => LookupError::new(
                 ErrorKind::KindNotSupported,
-                format!("the plugin does not support {} lookups", crate::convert::kind_from_wit(k)),
+                format!(
+                    "the plugin does not support {} lookups",
+                    crate::convert::kind_from_wit(k)
+                ),
             ),
             E::KindNotPermitted(k) => LookupError::new(
                 ErrorKind::KindNotPermitted,
-                format!("{} lookups are not enabled for this instance", crate::convert::kind_from_wit(k)),
+                format!(
+                    "{} lookups are not enabled for this instance",
+                    crate::convert::kind_from_wit(k)
+                ),
             ),
             E::QuotaExhausted(m) => LookupError::new(ErrorKind::QuotaExhausted, m),
             E::CredentialsRejected(m) => LookupError::new(ErrorKind::CredentialsRejected, m),

@@ -84,9 +84,17 @@ pub enum SandboxFailure {
 impl std::fmt::Display for SandboxFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SandboxFailure::Timeout(t) => write!(f, "the plugin did not finish within {:.1}s", t.as_secs_f64()),
+            SandboxFailure::Timeout(t) => write!(
+                f,
+                "the plugin did not finish within {:.1}s",
+                t.as_secs_f64()
+            ),
             SandboxFailure::MemoryLimit(bytes) => {
-                write!(f, "the plugin tried to use more than {} MiB of memory", bytes >> 20)
+                write!(
+                    f,
+                    "the plugin tried to use more than {} MiB of memory",
+                    bytes >> 20
+                )
             }
             SandboxFailure::Trap(why) => write!(f, "the plugin crashed: {why}"),
         }
@@ -133,7 +141,8 @@ impl Plugin {
     pub async fn load(runtime: &Runtime, source: &PluginSource) -> Result<Plugin, LoadError> {
         match source {
             PluginSource::Bundled(name) => {
-                let bytes = crate::bundled::bytes(name).ok_or_else(|| LoadError::UnknownBundled(name.clone()))?;
+                let bytes = crate::bundled::bytes(name)
+                    .ok_or_else(|| LoadError::UnknownBundled(name.clone()))?;
                 Plugin::from_bytes(runtime, &format!("bundled:{name}"), bytes).await
             }
             PluginSource::File(path) => Plugin::from_file(runtime, path).await,
@@ -150,15 +159,23 @@ impl Plugin {
 
     /// Compiles, links and asks the plugin to describe itself, in a sandbox
     /// with no network.
-    pub async fn from_bytes(runtime: &Runtime, source: &str, bytes: &[u8]) -> Result<Plugin, LoadError> {
+    pub async fn from_bytes(
+        runtime: &Runtime,
+        source: &str,
+        bytes: &[u8],
+    ) -> Result<Plugin, LoadError> {
         let component = Component::new(&runtime.engine, bytes).map_err(|e| LoadError::Compile {
             plugin: source.to_string(),
             message: format!("{e:#}"),
         })?;
-        let instance_pre = runtime.linker.instantiate_pre(&component).map_err(|e| LoadError::Unlinkable {
-            plugin: source.to_string(),
-            message: format!("{e:#}"),
-        })?;
+        let instance_pre =
+            runtime
+                .linker
+                .instantiate_pre(&component)
+                .map_err(|e| LoadError::Unlinkable {
+                    plugin: source.to_string(),
+                    message: format!("{e:#}"),
+                })?;
         let pre = ProviderPluginPre::new(instance_pre).map_err(|e| LoadError::Unlinkable {
             plugin: source.to_string(),
             message: format!("it does not export the enrichbox provider interface: {e:#}"),
@@ -195,7 +212,10 @@ impl Plugin {
     /// `describe`: the sandbox's fixed cost per call, for benchmarks.
     pub async fn describe_in_fresh_sandbox(&self, runtime: &Runtime) -> Result<(), SandboxFailure> {
         let spec = no_network_spec(Limits::default().timeout);
-        self.call(runtime, spec, Call::Describe).await.result.map(|_| ())
+        self.call(runtime, spec, Call::Describe)
+            .await
+            .result
+            .map(|_| ())
     }
 
     /// Runs `call` in a fresh store built from `spec`.
@@ -203,7 +223,13 @@ impl Plugin {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let output = CappedOutput::new(MAX_OUTPUT_BYTES);
         let gate = OutboundGate::new(spec.policy, runtime.tls.clone(), requests.clone());
-        let mut state = HostState::new(spec.instance, spec.grant, gate, &output, spec.limits.max_memory_bytes);
+        let mut state = HostState::new(
+            spec.instance,
+            spec.grant,
+            gate,
+            &output,
+            spec.limits.max_memory_bytes,
+        );
         state.quota_remaining = spec.quota_remaining;
         state.audit = spec.audit;
         let timeout = spec.limits.timeout;
@@ -213,8 +239,12 @@ impl Plugin {
             let provider = bindings.enrichbox_enrichment_provider();
             Ok::<_, wasmtime::Error>(match &call {
                 Call::Describe => Returned::Describe(provider.call_describe(&mut store).await?),
-                Call::Enrich(indicator) => Returned::Enrich(provider.call_enrich(&mut store, indicator).await?),
-                Call::TestConnection => Returned::TestConnection(provider.call_test_connection(&mut store).await?),
+                Call::Enrich(indicator) => {
+                    Returned::Enrich(provider.call_enrich(&mut store, indicator).await?)
+                }
+                Call::TestConnection => {
+                    Returned::TestConnection(provider.call_test_connection(&mut store).await?)
+                }
             })
         };
         // Epochs stop guest code; this stops a call parked in the host.
@@ -229,7 +259,9 @@ impl Plugin {
         let discarded_output = discarded;
         let mut printed = String::from_utf8_lossy(&kept).into_owned();
         if discarded > 0 {
-            printed.push_str(&format!("\n[{discarded} more bytes of plugin output discarded]"));
+            printed.push_str(&format!(
+                "\n[{discarded} more bytes of plugin output discarded]"
+            ));
         }
         let requests = std::mem::take(&mut *requests.lock().expect("outbound log poisoned"));
         CallReport {
@@ -268,7 +300,9 @@ fn classify_trap(error: &wasmtime::Error, timeout: Duration, max_memory: usize) 
         return match *trap {
             Trap::Interrupt => SandboxFailure::Timeout(timeout),
             Trap::StackOverflow => SandboxFailure::Trap("stack overflow".into()),
-            Trap::UnreachableCodeReached => SandboxFailure::Trap("the plugin panicked (unreachable instruction)".into()),
+            Trap::UnreachableCodeReached => {
+                SandboxFailure::Trap("the plugin panicked (unreachable instruction)".into())
+            }
             other => SandboxFailure::Trap(other.to_string()),
         };
     }
@@ -280,7 +314,11 @@ fn classify_trap(error: &wasmtime::Error, timeout: Duration, max_memory: usize) 
     let reason = text
         .lines()
         .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with("error while executing") && !l.starts_with("wasm backtrace"))
+        .find(|l| {
+            !l.is_empty()
+                && !l.starts_with("error while executing")
+                && !l.starts_with("wasm backtrace")
+        })
         .unwrap_or("unknown trap");
     SandboxFailure::Trap(reason.to_string())
 }
@@ -301,7 +339,9 @@ fn check_description(info: PluginInfo) -> Result<Description, String> {
             return Err(format!("the kind `{kind}` is declared twice"));
         }
         if cost.api_calls > 100 || cost.quota_units > 100 {
-            return Err(format!("the cost declared for `{kind}` is above 100 calls or units"));
+            return Err(format!(
+                "the cost declared for `{kind}` is above 100 calls or units"
+            ));
         }
         kinds.push(KindCost {
             kind,

@@ -56,7 +56,10 @@ impl Registry<'_> {
         if let Some(db) = self.db {
             for stored in db.instances().map_err(|e| e.to_string())? {
                 let name = stored.spec.name.clone();
-                if let Some(existing) = all.iter().find(|i| i.config.name.eq_ignore_ascii_case(&name)) {
+                if let Some(existing) = all
+                    .iter()
+                    .find(|i| i.config.name.eq_ignore_ascii_case(&name))
+                {
                     return Err(format!(
                         "instance `{name}` is defined both in {} and in the database {}; remove one of them",
                         match &existing.origin {
@@ -79,8 +82,14 @@ impl Registry<'_> {
     /// The instance called `name`, or the default one.
     pub fn resolve(&self, name: Option<&str>) -> Result<ResolvedInstance, String> {
         let mut all = self.all()?;
-        let names = all.iter().map(|i| i.config.name.clone()).collect::<Vec<_>>().join(", ");
-        let wanted = name.map(str::to_string).or_else(|| self.file.and_then(|c| c.default_instance.clone()));
+        let names = all
+            .iter()
+            .map(|i| i.config.name.clone())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let wanted = name
+            .map(str::to_string)
+            .or_else(|| self.file.and_then(|c| c.default_instance.clone()));
         match wanted {
             Some(wanted) => {
                 let index = all
@@ -102,7 +111,10 @@ impl Registry<'_> {
     /// Refuses to change a name that the configuration file owns.
     pub fn ensure_managed(&self, name: &str) -> Result<(), String> {
         if let Some(config) = self.file
-            && config.instances.iter().any(|i| i.name.eq_ignore_ascii_case(name))
+            && config
+                .instances
+                .iter()
+                .any(|i| i.name.eq_ignore_ascii_case(name))
         {
             return Err(format!(
                 "instance `{name}` is defined in {}; change it by editing that file",
@@ -127,4 +139,3 @@ pub fn stored_config(db_path: &Path, spec: &InstanceSpec) -> Result<InstanceConf
         )
     })
 }
-

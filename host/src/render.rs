@@ -46,11 +46,21 @@ pub fn outcomes(out: &mut dyn Write, format: Format, outcomes: &[LookupOutcome])
 }
 
 fn table(out: &mut dyn Write, outcomes: &[LookupOutcome]) -> io::Result<()> {
-    let mut rows: Vec<[String; 4]> = vec![["INDICATOR".into(), "KIND".into(), "VERDICT".into(), "DETAILS".into()]];
+    let mut rows: Vec<[String; 4]> = vec![[
+        "INDICATOR".into(),
+        "KIND".into(),
+        "VERDICT".into(),
+        "DETAILS".into(),
+    ]];
     for o in outcomes {
         let kind = o.kind.clone().unwrap_or_else(|| "-".into());
         if let Some(error) = &o.error {
-            rows.push([o.indicator.clone(), kind, "error".into(), format!("{}: {}", error.kind.as_str(), error.message)]);
+            rows.push([
+                o.indicator.clone(),
+                kind,
+                "error".into(),
+                format!("{}: {}", error.kind.as_str(), error.message),
+            ]);
             continue;
         }
         let mut verdict = o.verdict.clone().unwrap_or_else(|| "unknown".into());
@@ -58,15 +68,30 @@ fn table(out: &mut dyn Write, outcomes: &[LookupOutcome]) -> io::Result<()> {
             verdict.push_str(" (cached)");
         }
         if o.findings.is_empty() {
-            rows.push([o.indicator.clone(), kind, verdict, format!("no record at {}", o.provider)]);
+            rows.push([
+                o.indicator.clone(),
+                kind,
+                verdict,
+                format!("no record at {}", o.provider),
+            ]);
             continue;
         }
         for (i, f) in o.findings.iter().enumerate() {
             let mut details = vec![
-                f.malware_family.clone().unwrap_or_else(|| "unknown family".into()),
+                f.malware_family
+                    .clone()
+                    .unwrap_or_else(|| "unknown family".into()),
                 f.threat_type.clone(),
                 format!("confidence {}", f.confidence),
-                format!("{} {}", if f.relation == "linked" { "linked" } else { "as" }, f.matched_ioc),
+                format!(
+                    "{} {}",
+                    if f.relation == "linked" {
+                        "linked"
+                    } else {
+                        "as"
+                    },
+                    f.matched_ioc
+                ),
             ];
             if let Some(seen) = &f.first_seen {
                 details.push(format!("first seen {}", seen.get(..10).unwrap_or(seen)));
@@ -101,7 +126,12 @@ fn table(out: &mut dyn Write, outcomes: &[LookupOutcome]) -> io::Result<()> {
     Ok(())
 }
 
-pub fn description(out: &mut dyn Write, d: &Description, sha256: &str, size: usize) -> io::Result<()> {
+pub fn description(
+    out: &mut dyn Write,
+    d: &Description,
+    sha256: &str,
+    size: usize,
+) -> io::Result<()> {
     writeln!(out, "plugin     {} {}", d.name, d.version)?;
     writeln!(out, "provider   {}", d.provider)?;
     writeln!(
@@ -109,24 +139,39 @@ pub fn description(out: &mut dyn Write, d: &Description, sha256: &str, size: usi
         "auth       {}",
         d.auth_header
             .as_ref()
-            .map_or("none".to_string(), |h| format!("`{h}` header, added by the host"))
+            .map_or("none".to_string(), |h| format!(
+                "`{h}` header, added by the host"
+            ))
     )?;
     writeln!(out, "sha256     {sha256}")?;
     writeln!(out, "size       {size} bytes")?;
     writeln!(out, "kinds      KIND    API CALLS  QUOTA UNITS")?;
     for k in &d.kinds {
-        writeln!(out, "           {:6}  {:9}  {}", k.kind.as_str(), k.api_calls, k.quota_units)?;
+        writeln!(
+            out,
+            "           {:6}  {:9}  {}",
+            k.kind.as_str(),
+            k.api_calls,
+            k.quota_units
+        )?;
     }
     Ok(())
 }
 
 pub fn csv_header(out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "indicator,kind,verdict,malware_families,threat_types,max_confidence,findings,error_kind,error_message,lookup_id")
+    writeln!(
+        out,
+        "indicator,kind,verdict,malware_families,threat_types,max_confidence,findings,error_kind,error_message,lookup_id"
+    )
 }
 
 /// One outcome as a CSV row; findings are summarized, not listed.
 pub fn csv_row(out: &mut dyn Write, o: &LookupOutcome) -> io::Result<()> {
-    let mut families: Vec<&str> = o.findings.iter().filter_map(|f| f.malware_family.as_deref()).collect();
+    let mut families: Vec<&str> = o
+        .findings
+        .iter()
+        .filter_map(|f| f.malware_family.as_deref())
+        .collect();
     families.dedup();
     let mut threats: Vec<&str> = o.findings.iter().map(|f| f.threat_type.as_str()).collect();
     threats.dedup();
@@ -136,10 +181,18 @@ pub fn csv_row(out: &mut dyn Write, o: &LookupOutcome) -> io::Result<()> {
         o.verdict.clone().unwrap_or_default(),
         families.join("|"),
         threats.join("|"),
-        o.findings.iter().map(|f| f.confidence).max().map_or(String::new(), |c| c.to_string()),
+        o.findings
+            .iter()
+            .map(|f| f.confidence)
+            .max()
+            .map_or(String::new(), |c| c.to_string()),
         o.findings.len().to_string(),
-        o.error.as_ref().map_or(String::new(), |e| e.kind.as_str().to_string()),
-        o.error.as_ref().map_or(String::new(), |e| e.message.clone()),
+        o.error
+            .as_ref()
+            .map_or(String::new(), |e| e.kind.as_str().to_string()),
+        o.error
+            .as_ref()
+            .map_or(String::new(), |e| e.message.clone()),
         o.lookup_id.clone(),
     ];
     let escaped: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();

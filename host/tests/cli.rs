@@ -34,8 +34,16 @@ fn setup(mock: &MockThreatFox, extra: &str) -> Setup {
         .args(["--db", db.to_str().unwrap(), "init", "--admin", "tester"])
         .output()
         .unwrap();
-    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
-    Setup { _dir: dir, config, db }
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    Setup {
+        _dir: dir,
+        config,
+        db,
+    }
 }
 
 fn run(s: &Setup, key: &str, args: &[&str]) -> Output {
@@ -67,13 +75,32 @@ fn stderr(output: &Output) -> String {
 fn lookup_json_has_one_object_per_indicator_and_exit_zero() {
     let mock = MockThreatFox::start("cli-key");
     let s = setup(&mock, "");
-    let output = run(&s, "cli-key", &["lookup", "--format", "json", C2_IP, "203.0.113.9", SAMPLE_MD5]);
+    let output = run(
+        &s,
+        "cli-key",
+        &[
+            "lookup",
+            "--format",
+            "json",
+            C2_IP,
+            "203.0.113.9",
+            SAMPLE_MD5,
+        ],
+    );
     assert!(output.status.success(), "{}", stderr(&output));
     let results: Value = serde_json::from_str(&stdout(&output)).expect("JSON array");
     let results = results.as_array().unwrap();
     assert_eq!(results.len(), 3);
     let first = &results[0];
-    for field in ["indicator", "kind", "instance", "provider", "verdict", "findings", "error"] {
+    for field in [
+        "indicator",
+        "kind",
+        "instance",
+        "provider",
+        "verdict",
+        "findings",
+        "error",
+    ] {
         assert!(first.get(field).is_some(), "missing {field} in {first}");
     }
     assert_eq!(first["indicator"], C2_IP);
@@ -91,9 +118,16 @@ fn lookup_json_has_one_object_per_indicator_and_exit_zero() {
 fn any_failed_lookup_makes_the_exit_code_nonzero() {
     let mock = MockThreatFox::start("cli-key");
     let s = setup(&mock, "");
-    let output = run(&s, "cli-key", &["lookup", "--format", "ndjson", C2_DOMAIN, "not!valid"]);
+    let output = run(
+        &s,
+        "cli-key",
+        &["lookup", "--format", "ndjson", C2_DOMAIN, "not!valid"],
+    );
     assert_eq!(output.status.code(), Some(1));
-    let lines: Vec<Value> = stdout(&output).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2, "the good result is still printed");
     assert_eq!(lines[0]["verdict"], "malicious");
     assert_eq!(lines[1]["error"]["kind"], "invalid-indicator");
@@ -109,7 +143,10 @@ fn the_table_shows_verdicts_and_errors_readably() {
     assert_eq!(output.status.code(), Some(1));
     let table = stdout(&output);
     assert!(table.starts_with("INDICATOR"), "{table}");
-    assert!(table.contains("rate-limited") && table.contains("retry after 60"), "{table}");
+    assert!(
+        table.contains("rate-limited") && table.contains("retry after 60"),
+        "{table}"
+    );
 
     mock.set_behavior(Behavior::Normal);
     let output = run(&s, "cli-key", &["lookup", C2_IP]);
@@ -124,8 +161,14 @@ fn a_bad_config_names_the_file_the_instance_and_the_field() {
     let output = run(&s, "cli-key", &["lookup", C2_IP]);
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
-    assert!(message.contains(&s.config.display().to_string()), "{message}");
-    assert!(message.contains("instance `Local_TF`") && message.contains("verify_sll"), "{message}");
+    assert!(
+        message.contains(&s.config.display().to_string()),
+        "{message}"
+    );
+    assert!(
+        message.contains("instance `Local_TF`") && message.contains("verify_sll"),
+        "{message}"
+    );
     assert_eq!(mock.request_count(), 0);
 }
 
@@ -134,12 +177,25 @@ fn a_missing_key_variable_is_reported_without_running_anything() {
     let mock = MockThreatFox::start("cli-key");
     let s = setup(&mock, "");
     let output = Command::new(enrichbox_binary())
-        .args(["--config", s.config.to_str().unwrap(), "--db", s.db.to_str().unwrap(), "--as", "tester", "lookup", C2_IP])
+        .args([
+            "--config",
+            s.config.to_str().unwrap(),
+            "--db",
+            s.db.to_str().unwrap(),
+            "--as",
+            "tester",
+            "lookup",
+            C2_IP,
+        ])
         .env_remove("TEST_TF_KEY")
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("TEST_TF_KEY is not set"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("TEST_TF_KEY is not set"),
+        "{}",
+        stderr(&output)
+    );
     assert_eq!(mock.request_count(), 0);
 }
 
@@ -150,7 +206,11 @@ fn a_missing_config_file_says_where_it_looked() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("/nonexistent/enrichbox.toml"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("/nonexistent/enrichbox.toml"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -170,15 +230,28 @@ fn test_connection_reports_success_and_rejected_credentials() {
 
 #[test]
 fn describe_prints_kinds_costs_and_auth() {
-    let output = Command::new(enrichbox_binary()).args(["describe", "--json"]).output().unwrap();
+    let output = Command::new(enrichbox_binary())
+        .args(["describe", "--json"])
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let description: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(description["contract"], "enrichbox:enrichment@0.1.0");
     assert_eq!(description["description"]["provider"], "abuse.ch ThreatFox");
-    assert_eq!(description["description"]["kinds"][3], serde_json::json!({"kind": "hash", "api_calls": 2, "quota_units": 2}));
-    let unknown = Command::new(enrichbox_binary()).args(["describe", "nosuch"]).output().unwrap();
+    assert_eq!(
+        description["description"]["kinds"][3],
+        serde_json::json!({"kind": "hash", "api_calls": 2, "quota_units": 2})
+    );
+    let unknown = Command::new(enrichbox_binary())
+        .args(["describe", "nosuch"])
+        .output()
+        .unwrap();
     assert_eq!(unknown.status.code(), Some(2));
-    assert!(stderr(&unknown).contains("no bundled plugin is named `nosuch`"), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains("no bundled plugin is named `nosuch`"),
+        "{}",
+        stderr(&unknown)
+    );
 }
 
 #[test]
@@ -201,24 +274,49 @@ fn the_key_never_appears_in_any_output_even_when_echoed() {
 
 #[test]
 fn inspect_shows_digest_imports_and_declarations_without_running_a_lookup() {
-    let output = Command::new(enrichbox_binary()).args(["inspect", "threatfox", "--format", "json"]).output().unwrap();
+    let output = Command::new(enrichbox_binary())
+        .args(["inspect", "threatfox", "--format", "json"])
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(report["contract"], "enrichbox:enrichment@0.1.0");
     assert_eq!(report["sha256"].as_str().unwrap().len(), 64);
     let imports = report["imports"].as_array().unwrap();
     assert!(imports.iter().all(|i| i["granted"] == true), "{imports:?}");
-    let http = imports.iter().find(|i| i["name"].as_str().unwrap().starts_with("wasi:http/outgoing-handler")).unwrap();
+    let http = imports
+        .iter()
+        .find(|i| {
+            i["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("wasi:http/outgoing-handler")
+        })
+        .unwrap();
     assert!(http["capability"].as_str().unwrap().contains("origin only"));
-    assert!(report["exports"][0].as_str().unwrap().starts_with("enrichbox:enrichment/provider"));
+    assert!(
+        report["exports"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("enrichbox:enrichment/provider")
+    );
     assert_eq!(report["description"]["kinds"].as_array().unwrap().len(), 4);
 
     let sockets = enrichbox_tests::harness::SOCKET_IMPORTER_WASM;
-    let refused = Command::new(enrichbox_binary()).args(["inspect", sockets]).output().unwrap();
+    let refused = Command::new(enrichbox_binary())
+        .args(["inspect", sockets])
+        .output()
+        .unwrap();
     assert_eq!(refused.status.code(), Some(1));
     let text = stdout(&refused);
-    assert!(text.contains("! wasi:sockets/") && text.contains("NOT PROVIDED"), "{text}");
-    assert!(text.contains("would not load") && text.contains("wasi:sockets/"), "{text}");
+    assert!(
+        text.contains("! wasi:sockets/") && text.contains("NOT PROVIDED"),
+        "{text}"
+    );
+    assert!(
+        text.contains("would not load") && text.contains("wasi:sockets/"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -234,26 +332,45 @@ fn the_audit_trail_shows_one_lookup_and_never_the_key() {
 
     let audit = run(&s, key, &["audit", "--lookup", &id, "--format", "json"]);
     assert!(audit.status.success(), "{}", stderr(&audit));
-    let events: Vec<Value> = stdout(&audit).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let events: Vec<Value> = stdout(&audit)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert!(events.iter().all(|e| e["lookup_id"] == id.as_str()));
-    let names: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
-    assert!(names.contains(&"outbound-request") && names.contains(&"quota-settle"), "{names:?}");
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"outbound-request") && names.contains(&"quota-settle"),
+        "{names:?}"
+    );
     assert_eq!(names.last(), Some(&"lookup-end"));
 
     let trail = std::fs::read_to_string(s.db.with_file_name("audit.jsonl")).unwrap();
-    assert!(trail.contains("[REDACTED]"), "the echoed key was recorded, redacted");
+    assert!(
+        trail.contains("[REDACTED]"),
+        "the echoed key was recorded, redacted"
+    );
     assert!(!trail.contains(key));
 }
 
 #[test]
 fn instance_show_tells_when_an_instance_is_paused() {
     let mock = MockThreatFox::start("cli-key");
-    let s = setup(&mock, "breaker_failures = 1\nbreaker_cooldown_seconds = 600\ntimeout_seconds = 1\n");
+    let s = setup(
+        &mock,
+        "breaker_failures = 1\nbreaker_cooldown_seconds = 600\ntimeout_seconds = 1\n",
+    );
     mock.set_behavior(Behavior::HttpStatus(500));
     let _ = run(&s, "cli-key", &["lookup", C2_IP]);
     let show = run(&s, "cli-key", &["instance", "show", "Local_TF"]);
     let text = stdout(&show);
-    assert!(text.contains("paused until") && text.contains("500"), "{text}{}", stderr(&show));
+    assert!(
+        text.contains("paused until") && text.contains("500"),
+        "{text}{}",
+        stderr(&show)
+    );
     let audit = std::fs::read_to_string(s.db.with_file_name("audit.jsonl")).unwrap();
     assert!(audit.contains("\"event\":\"circuit-open\""), "{audit}");
 }

@@ -1,8 +1,8 @@
 //! `enrichbox enrich`: many indicators from a file, against the local mock.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::io::Write;
 
 use enrichbox_tests::mock::MockThreatFox;
 use enrichbox_tests::mock::dataset::{C2_DOMAIN, C2_IP, SAMPLE_MD5};
@@ -21,11 +21,30 @@ impl Env {
         let mock = MockThreatFox::start(KEY);
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("enrichbox.db");
-        let env = Env { dir, db, _mock: mock };
+        let env = Env {
+            dir,
+            db,
+            _mock: mock,
+        };
         assert!(env.run(&["init"], None).status.success());
         let base = env._mock.base_url().to_string();
-        let add = env.run(&["instance", "add", "TF", "--base-url", &base, "--api-key-env", "TF_KEY"], None);
-        assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+        let add = env.run(
+            &[
+                "instance",
+                "add",
+                "TF",
+                "--base-url",
+                &base,
+                "--api-key-env",
+                "TF_KEY",
+            ],
+            None,
+        );
+        assert!(
+            add.status.success(),
+            "{}",
+            String::from_utf8_lossy(&add.stderr)
+        );
         env
     }
 
@@ -55,7 +74,10 @@ impl Env {
 }
 
 fn results(output: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&output.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 fn stderr(output: &Output) -> String {
@@ -65,34 +87,79 @@ fn stderr(output: &Output) -> String {
 #[test]
 fn text_input_reports_bad_lines_dedupes_and_summarizes() {
     let env = Env::new();
-    let feed = env.file("feed.txt", &format!("# today's feed\n{C2_IP}\n{C2_DOMAIN} # c2\nnot an ioc!\n\n{C2_IP}\n203.0.113.8\n"));
+    let feed = env.file(
+        "feed.txt",
+        &format!(
+            "# today's feed\n{C2_IP}\n{C2_DOMAIN} # c2\nnot an ioc!\n\n{C2_IP}\n203.0.113.8\n"
+        ),
+    );
     let output = env.run(&["enrich", &feed, "--ordered"], None);
-    assert_eq!(output.status.code(), Some(1), "a skipped line makes the run not fully successful");
-    let indicators: Vec<String> = results(&output).iter().map(|r| r["indicator"].as_str().unwrap().to_string()).collect();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a skipped line makes the run not fully successful"
+    );
+    let indicators: Vec<String> = results(&output)
+        .iter()
+        .map(|r| r["indicator"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(indicators, [C2_IP, C2_DOMAIN, "203.0.113.8"]);
     let err = stderr(&output);
     assert!(err.contains("skipped line 4:"), "{err}");
-    assert!(err.contains("enriched 3 indicators") && err.contains("malicious 2") && err.contains("unknown 1"), "{err}");
-    assert!(err.contains("skipped lines: 1") && err.contains("duplicates: 1") && err.contains("quota units: 3"), "{err}");
+    assert!(
+        err.contains("enriched 3 indicators")
+            && err.contains("malicious 2")
+            && err.contains("unknown 1"),
+        "{err}"
+    );
+    assert!(
+        err.contains("skipped lines: 1")
+            && err.contains("duplicates: 1")
+            && err.contains("quota units: 3"),
+        "{err}"
+    );
 }
 
 #[test]
 fn csv_and_ndjson_inputs_read_the_named_column() {
     let env = Env::new();
-    let csv = env.file("iocs.csv", &format!("source,value,note\nfeed-a,{C2_IP},x\nfeed-b,{SAMPLE_MD5},\"quoted, note\"\n"));
+    let csv = env.file(
+        "iocs.csv",
+        &format!("source,value,note\nfeed-a,{C2_IP},x\nfeed-b,{SAMPLE_MD5},\"quoted, note\"\n"),
+    );
     let output = env.run(&["enrich", &csv, "--ordered"], None);
     assert!(output.status.success(), "{}", stderr(&output));
-    let kinds: Vec<String> = results(&output).iter().map(|r| r["kind"].as_str().unwrap().to_string()).collect();
+    let kinds: Vec<String> = results(&output)
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(kinds, ["ip", "hash"]);
 
     let ndjson = format!("{{\"src\":\"{C2_DOMAIN}\"}}\n{{\"src\":\"{C2_IP}\"}}\n");
-    let output = env.run(&["enrich", "-", "--field", "src", "--ordered", "--format", "csv"], Some(&ndjson));
+    let output = env.run(
+        &[
+            "enrich",
+            "-",
+            "--field",
+            "src",
+            "--ordered",
+            "--format",
+            "csv",
+        ],
+        Some(&ndjson),
+    );
     assert!(output.status.success(), "{}", stderr(&output));
     let csv_out = String::from_utf8_lossy(&output.stdout).to_string();
     let lines: Vec<&str> = csv_out.lines().collect();
     assert!(lines[0].starts_with("indicator,kind,verdict"), "{csv_out}");
-    assert!(lines[1].starts_with(&format!("{C2_DOMAIN},domain,malicious,AsyncRAT")), "{csv_out}");
-    assert!(lines[2].starts_with(&format!("{C2_IP},ip,malicious,Cobalt Strike")), "{csv_out}");
+    assert!(
+        lines[1].starts_with(&format!("{C2_DOMAIN},domain,malicious,AsyncRAT")),
+        "{csv_out}"
+    );
+    assert!(
+        lines[2].starts_with(&format!("{C2_IP},ip,malicious,Cobalt Strike")),
+        "{csv_out}"
+    );
 }
 
 #[test]
@@ -102,21 +169,30 @@ fn ordered_output_follows_the_input_under_concurrency() {
     let path = env.file("many.txt", &feed.join("\n"));
     let output = env.run(&["enrich", &path, "--ordered", "--concurrency", "16"], None);
     assert!(output.status.success(), "{}", stderr(&output));
-    let got: Vec<String> = results(&output).iter().map(|r| r["indicator"].as_str().unwrap().to_string()).collect();
+    let got: Vec<String> = results(&output)
+        .iter()
+        .map(|r| r["indicator"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(got, feed);
 }
 
 #[test]
 fn a_ten_thousand_indicator_batch_finishes() {
     let env = Env::new();
-    let feed: String = (0..10_000).map(|i| format!("10.{}.{}.{}\n", i / 65_536, (i / 256) % 256, i % 256)).collect();
+    let feed: String = (0..10_000)
+        .map(|i| format!("10.{}.{}.{}\n", i / 65_536, (i / 256) % 256, i % 256))
+        .collect();
     let path = env.file("big.txt", &feed);
     let started = std::time::Instant::now();
     let output = env.run(&["enrich", &path, "--concurrency", "16"], None);
     let elapsed = started.elapsed();
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(results(&output).len(), 10_000);
-    assert!(stderr(&output).contains("enriched 10000 indicators"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("enriched 10000 indicators"),
+        "{}",
+        stderr(&output)
+    );
     eprintln!("10,000 indicators in {elapsed:?} (debug build)");
 }
 
@@ -149,7 +225,11 @@ fn repeated_lookups_come_from_the_cache_until_refreshed_or_reconfigured() {
 
     // Another base URL (same server, other spelling) invalidates the entries.
     let other = format!("http://localhost:{}/api/v1/", env._mock.port());
-    assert!(env.run(&["instance", "update", "TF", "--base-url", &other], None).status.success());
+    assert!(
+        env.run(&["instance", "update", "TF", "--base-url", &other], None)
+            .status
+            .success()
+    );
     assert_eq!(lookup(&[])["cached"], false);
     assert_eq!(sent(), before + 3);
 }
@@ -157,10 +237,12 @@ fn repeated_lookups_come_from_the_cache_until_refreshed_or_reconfigured() {
 #[test]
 fn failures_are_never_cached() {
     let env = Env::new();
-    env._mock.set_behavior(enrichbox_tests::mock::Behavior::HttpStatus(503));
+    env._mock
+        .set_behavior(enrichbox_tests::mock::Behavior::HttpStatus(503));
     let failed = env.run(&["lookup", "--format", "json", C2_DOMAIN], None);
     assert_eq!(failed.status.code(), Some(1));
-    env._mock.set_behavior(enrichbox_tests::mock::Behavior::Normal);
+    env._mock
+        .set_behavior(enrichbox_tests::mock::Behavior::Normal);
     let output = env.run(&["lookup", "--format", "json", C2_DOMAIN], None);
     let parsed: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(parsed[0]["cached"], false);
@@ -170,27 +252,50 @@ fn failures_are_never_cached() {
 #[test]
 fn an_interrupted_run_keeps_what_finished_and_resumes_without_double_charge() {
     let env = Env::new();
-    env._mock.set_behavior(enrichbox_tests::mock::Behavior::Slow(std::time::Duration::from_millis(40)));
-    let feed: String = (1..=200).map(|i| format!("192.0.2.{}\n", i % 250 + 1)).collect();
+    env._mock
+        .set_behavior(enrichbox_tests::mock::Behavior::Slow(
+            std::time::Duration::from_millis(40),
+        ));
+    let feed: String = (1..=200)
+        .map(|i| format!("192.0.2.{}\n", i % 250 + 1))
+        .collect();
     let path = env.file("feed.txt", &feed);
     let baseline = env._mock.request_count();
     let child = Command::new(env!("CARGO_BIN_EXE_enrichbox"))
         .current_dir(env.dir.path())
-        .args(["--db", env.db.to_str().unwrap(), "--as", "admin", "enrich", &path, "--concurrency", "4"])
+        .args([
+            "--db",
+            env.db.to_str().unwrap(),
+            "--as",
+            "admin",
+            "enrich",
+            &path,
+            "--concurrency",
+            "4",
+        ])
         .env("TF_KEY", KEY)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let started = std::time::Instant::now();
-    while env._mock.request_count() - baseline < 20 && started.elapsed() < std::time::Duration::from_secs(60) {
+    while env._mock.request_count() - baseline < 20
+        && started.elapsed() < std::time::Duration::from_secs(60)
+    {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let interrupt = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let interrupt = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(interrupt.success());
     let first = child.wait_with_output().unwrap();
     assert_eq!(first.status.code(), Some(130), "{}", stderr(&first));
-    assert!(stderr(&first).contains("interrupted") && stderr(&first).contains("not looked up"), "{}", stderr(&first));
+    assert!(
+        stderr(&first).contains("interrupted") && stderr(&first).contains("not looked up"),
+        "{}",
+        stderr(&first)
+    );
     let done = results(&first).len();
     assert!((20..200).contains(&done), "{done} finished before the stop");
     // Every lookup that started was finished and written.
@@ -201,7 +306,11 @@ fn an_interrupted_run_keeps_what_finished_and_resumes_without_double_charge() {
     let all = results(&second);
     assert_eq!(all.len(), 200);
     assert_eq!(all.iter().filter(|r| r["cached"] == true).count(), done);
-    assert_eq!(env._mock.request_count() - baseline, 200, "nothing was asked twice");
+    assert_eq!(
+        env._mock.request_count() - baseline,
+        200,
+        "nothing was asked twice"
+    );
 }
 
 #[test]
@@ -218,10 +327,22 @@ fn stix_output_is_a_bundle_the_oasis_validator_accepts() {
     let count = |t: &str| objects.iter().filter(|o| o["type"] == t).count();
     assert_eq!(count("identity"), 1);
     assert_eq!(count("indicator"), 5, "the unknown result has no STIX form");
-    assert!(count("malware") >= 3 && count("relationship") >= 4, "{bundle}");
-    let patterns: Vec<&str> = objects.iter().filter_map(|o| o["pattern"].as_str()).collect();
-    assert!(patterns.contains(&"[ipv6-addr:value = '2001:db8:dead::1']"), "{patterns:?}");
-    assert!(patterns.contains(&format!("[file:hashes.MD5 = '{SAMPLE_MD5}']").as_str()), "{patterns:?}");
+    assert!(
+        count("malware") >= 3 && count("relationship") >= 4,
+        "{bundle}"
+    );
+    let patterns: Vec<&str> = objects
+        .iter()
+        .filter_map(|o| o["pattern"].as_str())
+        .collect();
+    assert!(
+        patterns.contains(&"[ipv6-addr:value = '2001:db8:dead::1']"),
+        "{patterns:?}"
+    );
+    assert!(
+        patterns.contains(&format!("[file:hashes.MD5 = '{SAMPLE_MD5}']").as_str()),
+        "{patterns:?}"
+    );
 
     let path = env.dir.path().join("bundle.json");
     std::fs::write(&path, &output.stdout).unwrap();
@@ -229,5 +350,8 @@ fn stix_output_is_a_bundle_the_oasis_validator_accepts() {
         panic!("the OASIS validator is needed (pip install stix2-validator; .ci/run installs it): {e}")
     });
     let report = String::from_utf8_lossy(&validator.stdout);
-    assert!(validator.status.success() && report.contains("STIX JSON: Valid"), "{report}");
+    assert!(
+        validator.status.success() && report.contains("STIX JSON: Valid"),
+        "{report}"
+    );
 }

@@ -18,10 +18,16 @@ pub(crate) fn validate_host_name(text: &str, min_labels: usize) -> Result<String
         return Err("it is empty".into());
     }
     if name.len() > 253 {
-        return Err(format!("it is {} bytes long; at most 253 are allowed", name.len()));
+        return Err(format!(
+            "it is {} bytes long; at most 253 are allowed",
+            name.len()
+        ));
     }
     if !name.is_ascii() {
-        return Err("it contains non-ASCII characters; give internationalized names in their xn-- form".into());
+        return Err(
+            "it contains non-ASCII characters; give internationalized names in their xn-- form"
+                .into(),
+        );
     }
     let labels: Vec<&str> = name.split('.').collect();
     if labels.len() < min_labels {

@@ -172,9 +172,9 @@ pub fn parse_as(kind: Kind, input: &str) -> Result<Indicator, InvalidIndicator> 
     let text = prepare(input)?;
     let shown = shorten(input.trim());
     match kind {
-        Kind::Ip => parse_ip(&text).map(Indicator::Ip).ok_or_else(|| {
-            InvalidIndicator(format!("`{shown}` is not an IPv4 or IPv6 address"))
-        }),
+        Kind::Ip => parse_ip(&text)
+            .map(Indicator::Ip)
+            .ok_or_else(|| InvalidIndicator(format!("`{shown}` is not an IPv4 or IPv6 address"))),
         Kind::Domain => validate_domain(&text)
             .map(Indicator::Domain)
             .map_err(|why| InvalidIndicator(format!("`{shown}` is not a domain name: {why}"))),
@@ -218,7 +218,10 @@ fn prepare(input: &str) -> Result<String, InvalidIndicator> {
             trimmed.len()
         )));
     }
-    if let Some(c) = trimmed.chars().find(|c| c.is_control() || c.is_whitespace()) {
+    if let Some(c) = trimmed
+        .chars()
+        .find(|c| c.is_control() || c.is_whitespace())
+    {
         return Err(InvalidIndicator(format!(
             "`{}` contains the character {c:?}, which no indicator may contain",
             shorten(trimmed)

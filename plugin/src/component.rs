@@ -3,13 +3,13 @@
 use enrichbox_indicator::{HashAlgorithm as ParsedAlgorithm, Indicator as Parsed, Kind, parse_as};
 use serde_json::{Map, Value};
 
+use crate::bindings::enrichbox::enrichment::config;
 use crate::bindings::enrichbox::enrichment::log::{self, Level};
 use crate::bindings::enrichbox::enrichment::permissions::{self, Action};
 use crate::bindings::enrichbox::enrichment::types::{
     AuthScheme, ConnectionStatus, EnrichError, Enrichment, Finding, HashAlgorithm, Indicator,
     IndicatorKind, KindCost, PluginInfo, Relation, UpstreamFailure, Verdict,
 };
-use crate::bindings::enrichbox::enrichment::config;
 use crate::bindings::exports::enrichbox::enrichment::provider::Guest;
 use crate::matching::is_same_indicator;
 use crate::protocol::{Envelope, Query, ResponseError, classify_http_status, parse_envelope};
@@ -55,7 +55,9 @@ impl Guest for ThreatFox {
             return Err(EnrichError::KindNotPermitted(kind));
         }
         if !permissions::action_permitted(Action::Enrich) {
-            return Err(EnrichError::DeniedByPolicy("this instance may not run lookups".into()));
+            return Err(EnrichError::DeniedByPolicy(
+                "this instance may not run lookups".into(),
+            ));
         }
         let base_url = config::get().base_url;
         let value = parsed.value();
@@ -65,10 +67,15 @@ impl Guest for ThreatFox {
         let mut raw = Map::new();
         raw.insert("search_ioc".into(), direct.raw);
 
-        if let Parsed::Hash { algorithm: ParsedAlgorithm::Md5 | ParsedAlgorithm::Sha256, .. } = parsed {
+        if let Parsed::Hash {
+            algorithm: ParsedAlgorithm::Md5 | ParsedAlgorithm::Sha256,
+            ..
+        } = parsed
+        {
             let linked = call(&base_url, &Query::SearchHash(value))?;
             for (position, record) in linked.records.iter().enumerate() {
-                let finding = parse_record(position, record, Relation::Linked).map_err(malformed)?;
+                let finding =
+                    parse_record(position, record, Relation::Linked).map_err(malformed)?;
                 if !findings.iter().any(|f| f.record_id == finding.record_id) {
                     findings.push(finding);
                 }
@@ -85,7 +92,9 @@ impl Guest for ThreatFox {
 
     fn test_connection() -> Result<ConnectionStatus, EnrichError> {
         if !permissions::action_permitted(Action::TestConnection) {
-            return Err(EnrichError::DeniedByPolicy("this instance may not test its connection".into()));
+            return Err(EnrichError::DeniedByPolicy(
+                "this instance may not test its connection".into(),
+            ));
         }
         let settings = config::get();
         let answer = call(&settings.base_url, &Query::Types)?;
@@ -93,7 +102,11 @@ impl Guest for ThreatFox {
             message: format!(
                 "ThreatFox at {} accepted the API key ({} threat types listed)",
                 settings.base_url,
-                answer.raw.get("data").and_then(Value::as_object).map_or(0, Map::len)
+                answer
+                    .raw
+                    .get("data")
+                    .and_then(Value::as_object)
+                    .map_or(0, Map::len)
             ),
         })
     }
@@ -106,15 +119,24 @@ fn call(base_url: &str, query: &Query) -> Result<Envelope, EnrichError> {
         TransportError::Denied(m) => EnrichError::DeniedByPolicy(m),
         TransportError::Timeout(m) => EnrichError::Timeout(m),
         TransportError::TooLarge(m) => EnrichError::MalformedResponse(m),
-        TransportError::Unavailable(message) => EnrichError::UpstreamUnavailable(UpstreamFailure { status: None, message }),
+        TransportError::Unavailable(message) => EnrichError::UpstreamUnavailable(UpstreamFailure {
+            status: None,
+            message,
+        }),
     })?;
-    if let Some(error) = classify_http_status(reply.status, reply.retry_after.as_deref(), &reply.body) {
+    if let Some(error) =
+        classify_http_status(reply.status, reply.retry_after.as_deref(), &reply.body)
+    {
         return Err(to_wit_error(error));
     }
     let envelope = parse_envelope(query, &reply.body).map_err(to_wit_error)?;
     log::write(
         Level::Debug,
-        &format!("{} returned {} records", query.name(), envelope.records.len()),
+        &format!(
+            "{} returned {} records",
+            query.name(),
+            envelope.records.len()
+        ),
     );
     Ok(envelope)
 }

@@ -15,8 +15,12 @@ pub fn is_same_indicator(indicator: &Indicator, ioc: &str, ioc_type: &str) -> bo
         Indicator::Domain(domain) => {
             ioc_type == "domain" && parse_as(Kind::Domain, ioc).is_ok_and(|d| d.value() == *domain)
         }
-        Indicator::Url(url) => ioc_type == "url" && parse_as(Kind::Url, ioc).is_ok_and(|u| u.value() == *url),
-        Indicator::Hash { value, .. } => ioc_type.ends_with("_hash") && ioc.trim().eq_ignore_ascii_case(value),
+        Indicator::Url(url) => {
+            ioc_type == "url" && parse_as(Kind::Url, ioc).is_ok_and(|u| u.value() == *url)
+        }
+        Indicator::Hash { value, .. } => {
+            ioc_type.ends_with("_hash") && ioc.trim().eq_ignore_ascii_case(value)
+        }
     }
 }
 
@@ -36,7 +40,11 @@ fn ip_of_record(ioc: &str) -> Option<IpAddr> {
         };
     }
     let (address, port) = ioc.rsplit_once(':')?;
-    if is_port(port) { address.parse().ok() } else { None }
+    if is_port(port) {
+        address.parse().ok()
+    } else {
+        None
+    }
 }
 
 fn is_port(text: &str) -> bool {
@@ -69,7 +77,11 @@ mod tests {
         assert!(matches("2001:db8::1", "2001:db8::1", "ip:port"));
         // Itself a different, valid address: not a port suffix.
         assert!(!matches("2001:db8::1", "2001:db8::1:443", "ip:port"));
-        assert!(matches("2001:db8:0:0:0:0:0:1", "2001:db8:0:0:0:0:0:1:443", "ip:port"));
+        assert!(matches(
+            "2001:db8:0:0:0:0:0:1",
+            "2001:db8:0:0:0:0:0:1:443",
+            "ip:port"
+        ));
     }
 
     #[test]

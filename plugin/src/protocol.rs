@@ -42,12 +42,19 @@ pub enum ResponseError {
     InvalidIndicator(String),
     CredentialsRejected(String),
     RateLimited(Option<u32>),
-    UpstreamUnavailable { status: Option<u16>, message: String },
+    UpstreamUnavailable {
+        status: Option<u16>,
+        message: String,
+    },
     Malformed(String),
 }
 
 /// Maps a non-200 HTTP status onto an error; `None` for 200.
-pub fn classify_http_status(status: u16, retry_after: Option<&str>, body: &[u8]) -> Option<ResponseError> {
+pub fn classify_http_status(
+    status: u16,
+    retry_after: Option<&str>,
+    body: &[u8],
+) -> Option<ResponseError> {
     let excerpt = body_excerpt(body);
     match status {
         200 => None,
@@ -168,11 +175,19 @@ mod tests {
 
     #[test]
     fn every_status_maps_to_its_error() {
-        assert_eq!(parse(r#"{"query_status":"ok","data":[{"id":"1"}]}"#).unwrap().records.len(), 1);
-        assert!(parse(r#"{"query_status":"no_result","data":"Your search did not yield any results"}"#)
-            .unwrap()
-            .records
-            .is_empty());
+        assert_eq!(
+            parse(r#"{"query_status":"ok","data":[{"id":"1"}]}"#)
+                .unwrap()
+                .records
+                .len(),
+            1
+        );
+        assert!(
+            parse(r#"{"query_status":"no_result","data":"Your search did not yield any results"}"#)
+                .unwrap()
+                .records
+                .is_empty()
+        );
         let cases = [
             ("illegal_search_term", "invalid"),
             ("illegal_hash", "invalid"),
@@ -203,24 +218,44 @@ mod tests {
 
     #[test]
     fn broken_envelopes_are_malformed_not_empty() {
-        for body in ["<html>", "{}", r#"{"query_status":"ok","data":"nope"}"#, r#"{"query_status":5}"#] {
-            assert!(matches!(parse(body), Err(ResponseError::Malformed(_))), "{body}");
+        for body in [
+            "<html>",
+            "{}",
+            r#"{"query_status":"ok","data":"nope"}"#,
+            r#"{"query_status":5}"#,
+        ] {
+            assert!(
+                matches!(parse(body), Err(ResponseError::Malformed(_))),
+                "{body}"
+            );
         }
     }
 
     #[test]
     fn http_statuses_map_to_errors() {
         assert!(classify_http_status(200, None, b"").is_none());
-        assert!(matches!(classify_http_status(401, None, b""), Some(ResponseError::CredentialsRejected(_))));
-        assert!(matches!(classify_http_status(403, None, b""), Some(ResponseError::CredentialsRejected(_))));
-        assert_eq!(classify_http_status(429, Some("30"), b""), Some(ResponseError::RateLimited(Some(30))));
+        assert!(matches!(
+            classify_http_status(401, None, b""),
+            Some(ResponseError::CredentialsRejected(_))
+        ));
+        assert!(matches!(
+            classify_http_status(403, None, b""),
+            Some(ResponseError::CredentialsRejected(_))
+        ));
+        assert_eq!(
+            classify_http_status(429, Some("30"), b""),
+            Some(ResponseError::RateLimited(Some(30)))
+        );
         assert_eq!(
             classify_http_status(429, Some("Wed, 21 Oct 2026 07:28:00 GMT"), b""),
             Some(ResponseError::RateLimited(None))
         );
         assert!(matches!(
             classify_http_status(503, None, b"down"),
-            Some(ResponseError::UpstreamUnavailable { status: Some(503), .. })
+            Some(ResponseError::UpstreamUnavailable {
+                status: Some(503),
+                ..
+            })
         ));
     }
 }

@@ -79,7 +79,9 @@ impl Fields<'_> {
     /// ThreatFox sends ids as strings; numbers are accepted too.
     fn id(&self) -> Result<String, String> {
         match self.record.get("id") {
-            Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => Ok(s.clone()),
+            Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+                Ok(s.clone())
+            }
             Some(Value::Number(n)) if n.is_u64() => Ok(n.to_string()),
             _ => Err(self.wrong("id", "a numeric id")),
         }
@@ -115,7 +117,11 @@ impl Fields<'_> {
             None | Some(Value::Null) => Ok(Vec::new()),
             Some(Value::Array(items)) => items
                 .iter()
-                .map(|t| t.as_str().map(str::to_string).ok_or_else(|| self.wrong("tags", "a list of strings")))
+                .map(|t| {
+                    t.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| self.wrong("tags", "a list of strings"))
+                })
                 .collect(),
             Some(_) => Err(self.wrong("tags", "a list of strings or null")),
         }
@@ -148,9 +154,21 @@ pub fn to_rfc3339(text: &str) -> Option<String> {
     let body = text.strip_suffix(" UTC")?;
     let (date, time) = body.split_once(' ')?;
     let date_ok = date.len() == 10
-        && date.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+        && date.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
     let time_ok = time.len() == 8
-        && time.bytes().enumerate().all(|(i, b)| if i == 2 || i == 5 { b == b':' } else { b.is_ascii_digit() });
+        && time.bytes().enumerate().all(|(i, b)| {
+            if i == 2 || i == 5 {
+                b == b':'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
     (date_ok && time_ok).then(|| format!("{date}T{time}Z"))
 }
 
@@ -176,7 +194,10 @@ mod tests {
     fn reads_every_field() {
         let f = parse_record(0, &sample(), Relation::Exact).unwrap();
         assert_eq!(f.record_id, "41");
-        assert_eq!(f.permalink.as_deref(), Some("https://threatfox.abuse.ch/ioc/41/"));
+        assert_eq!(
+            f.permalink.as_deref(),
+            Some("https://threatfox.abuse.ch/ioc/41/")
+        );
         assert_eq!(f.matched_ioc, "139.180.203.104:443");
         assert_eq!(f.malware_family.as_deref(), Some("Cobalt Strike"));
         assert_eq!(f.malware_aliases, ["Agentemis", "BEACON", "CobaltStrike"]);
@@ -200,16 +221,26 @@ mod tests {
             let mut record = sample();
             record[field] = value;
             let err = parse_record(3, &record, Relation::Exact).unwrap_err();
-            assert!(err.contains(needle) && err.contains("record 3"), "{field}: {err}");
+            assert!(
+                err.contains(needle) && err.contains("record 3"),
+                "{field}: {err}"
+            );
         }
         let mut record = sample();
         record.as_object_mut().unwrap().remove("threat_type");
-        assert!(parse_record(0, &record, Relation::Exact).unwrap_err().contains("no `threat_type`"));
+        assert!(
+            parse_record(0, &record, Relation::Exact)
+                .unwrap_err()
+                .contains("no `threat_type`")
+        );
     }
 
     #[test]
     fn timestamps_are_strictly_converted() {
-        assert_eq!(to_rfc3339("2024-01-02 03:04:05 UTC").as_deref(), Some("2024-01-02T03:04:05Z"));
+        assert_eq!(
+            to_rfc3339("2024-01-02 03:04:05 UTC").as_deref(),
+            Some("2024-01-02T03:04:05Z")
+        );
         assert_eq!(to_rfc3339("2024-01-02T03:04:05Z"), None);
         assert_eq!(to_rfc3339("2024-1-02 03:04:05 UTC"), None);
     }

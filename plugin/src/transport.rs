@@ -4,7 +4,9 @@
 //! itself; this module only speaks HTTP and reports what happened.
 
 use wasip2::http::outgoing_handler;
-use wasip2::http::types::{ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme};
+use wasip2::http::types::{
+    ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme,
+};
 use wasip2::io::streams::StreamError;
 
 /// The plugin's own ceiling on a response body, above the host's cap, so that
@@ -28,7 +30,9 @@ pub enum TransportError {
 pub fn post_json(url: &str, body: &str) -> Result<Reply, TransportError> {
     let target = Target::parse(url).map_err(TransportError::Denied)?;
     let headers = Fields::from_list(&[("content-type".to_string(), b"application/json".to_vec())])
-        .map_err(|e| TransportError::Denied(format!("the host refused the content-type header: {e:?}")))?;
+        .map_err(|e| {
+            TransportError::Denied(format!("the host refused the content-type header: {e:?}"))
+        })?;
     let request = OutgoingRequest::new(headers);
     let set = [
         request.set_method(&Method::Post).is_ok(),
@@ -37,7 +41,9 @@ pub fn post_json(url: &str, body: &str) -> Result<Reply, TransportError> {
         request.set_path_with_query(Some(&target.path)).is_ok(),
     ];
     if set.contains(&false) {
-        return Err(TransportError::Denied(format!("the host refused to build a request for {url}")));
+        return Err(TransportError::Denied(format!(
+            "the host refused to build a request for {url}"
+        )));
     }
     let outgoing = request
         .body()
@@ -53,7 +59,9 @@ pub fn post_json(url: &str, body: &str) -> Result<Reply, TransportError> {
         Some(Ok(Ok(response))) => response,
         Some(Ok(Err(e))) => return Err(describe_error(&e)),
         Some(Err(())) | None => {
-            return Err(TransportError::Unavailable("the response was lost by the host".into()));
+            return Err(TransportError::Unavailable(
+                "the response was lost by the host".into(),
+            ));
         }
     };
     written?;
@@ -67,7 +75,11 @@ pub fn post_json(url: &str, body: &str) -> Result<Reply, TransportError> {
         .consume()
         .map_err(|_| TransportError::Unavailable("the response body could not be read".into()))?;
     let body = read_body(incoming)?;
-    Ok(Reply { status, retry_after, body })
+    Ok(Reply {
+        status,
+        retry_after,
+        body,
+    })
 }
 
 fn write_body(outgoing: &OutgoingBody, bytes: &[u8]) -> Result<(), TransportError> {
@@ -110,10 +122,15 @@ fn read_body(incoming: IncomingBody) -> Result<Vec<u8>, TransportError> {
 
 fn stream_error(doing: &str, error: StreamError) -> TransportError {
     match error {
-        StreamError::Closed => TransportError::Unavailable(format!("the connection closed while {doing}")),
+        StreamError::Closed => {
+            TransportError::Unavailable(format!("the connection closed while {doing}"))
+        }
         StreamError::LastOperationFailed(e) => match wasip2::http::types::http_error_code(&e) {
             Some(code) => describe_error(&code),
-            None => TransportError::Unavailable(format!("failed while {doing}: {}", e.to_debug_string())),
+            None => TransportError::Unavailable(format!(
+                "failed while {doing}: {}",
+                e.to_debug_string()
+            )),
         },
     }
 }
@@ -134,17 +151,26 @@ fn describe_error(code: &ErrorCode) -> TransportError {
         TlsCertificateError => TransportError::Unavailable(
             "TLS certificate rejected: the provider's certificate is not trusted".into(),
         ),
-        TlsProtocolError => TransportError::Unavailable("TLS handshake with the provider failed".into()),
+        TlsProtocolError => {
+            TransportError::Unavailable("TLS handshake with the provider failed".into())
+        }
         TlsAlertReceived(alert) => TransportError::Unavailable(format!(
             "TLS alert from the provider: {}",
-            alert.alert_message.clone().unwrap_or_else(|| "unspecified".into())
+            alert
+                .alert_message
+                .clone()
+                .unwrap_or_else(|| "unspecified".into())
         )),
         DnsError(dns) => TransportError::Unavailable(format!(
             "the provider's host name could not be resolved ({})",
             dns.rcode.clone().unwrap_or_else(|| "no detail".into())
         )),
-        DnsTimeout => TransportError::Timeout("timed out resolving the provider's host name".into()),
-        ConnectionRefused => TransportError::Unavailable("the provider refused the connection".into()),
+        DnsTimeout => {
+            TransportError::Timeout("timed out resolving the provider's host name".into())
+        }
+        ConnectionRefused => {
+            TransportError::Unavailable("the provider refused the connection".into())
+        }
         DestinationNotFound | DestinationUnavailable | DestinationIpUnroutable => {
             TransportError::Unavailable("the provider cannot be reached".into())
         }
@@ -168,11 +194,19 @@ impl Target {
         let scheme = match scheme.to_ascii_lowercase().as_str() {
             "https" => Scheme::Https,
             "http" => Scheme::Http,
-            other => return Err(format!("the base URL scheme `{other}` is not http or https")),
+            other => {
+                return Err(format!(
+                    "the base URL scheme `{other}` is not http or https"
+                ));
+            }
         };
         let split = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, path) = rest.split_at(split);
-        let path = if path.is_empty() { "/".to_string() } else { path.to_string() };
+        let path = if path.is_empty() {
+            "/".to_string()
+        } else {
+            path.to_string()
+        };
         Ok(Target {
             scheme,
             authority: authority.to_string(),

@@ -38,7 +38,9 @@ impl std::str::FromStr for Period {
             "day" | "daily" => Ok(Period::Day),
             "week" | "weekly" => Ok(Period::Week),
             "month" | "monthly" => Ok(Period::Month),
-            other => Err(format!("unknown quota period `{other}` (expected hour, day, week or month)")),
+            other => Err(format!(
+                "unknown quota period `{other}` (expected hour, day, week or month)"
+            )),
         }
     }
 }
@@ -57,21 +59,34 @@ pub fn window_of(period: Period, now: i64) -> Window {
     match period {
         Period::Hour => {
             let start = now - now.rem_euclid(3600);
-            Window { start, end: start + 3600 }
+            Window {
+                start,
+                end: start + 3600,
+            }
         }
         Period::Day => {
             let start = now - now.rem_euclid(DAY);
-            Window { start, end: start + DAY }
+            Window {
+                start,
+                end: start + DAY,
+            }
         }
         Period::Week => {
             let days = now.div_euclid(DAY);
             // 1970-01-01 was a Thursday: Monday-based weekday index 3.
             let monday = days - (days + 3).rem_euclid(7);
-            Window { start: monday * DAY, end: (monday + 7) * DAY }
+            Window {
+                start: monday * DAY,
+                end: (monday + 7) * DAY,
+            }
         }
         Period::Month => {
             let (year, month, _) = civil_from_days(now.div_euclid(DAY));
-            let (next_year, next_month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+            let (next_year, next_month) = if month == 12 {
+                (year + 1, 1)
+            } else {
+                (year, month + 1)
+            };
             Window {
                 start: days_from_civil(year, month, 1) * DAY,
                 end: days_from_civil(next_year, next_month, 1) * DAY,

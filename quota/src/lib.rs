@@ -107,7 +107,13 @@ pub enum QuotaError {
 
 /// "3 of 3 units used this day", plus what is in flight and what was asked
 /// for when those explain the refusal.
-fn exhausted_counts(used: u64, in_flight: u64, limit: u64, requested: u32, period: Period) -> String {
+fn exhausted_counts(
+    used: u64,
+    in_flight: u64,
+    limit: u64,
+    requested: u32,
+    period: Period,
+) -> String {
     let mut text = format!("{used} of {limit} units used this {period}");
     if in_flight > 0 {
         text += &format!(", {in_flight} more reserved by lookups in flight");
@@ -153,10 +159,14 @@ impl Ledger {
         {
             return Err(QuotaError::Database {
                 path: path.display().to_string(),
-                message: format!("cannot open it: the folder {} does not exist", folder.display()),
+                message: format!(
+                    "cannot open it: the folder {} does not exist",
+                    folder.display()
+                ),
             });
         }
-        let conn = Connection::open(path).map_err(|e| db_error(Some(path), "opening the file", e))?;
+        let conn =
+            Connection::open(path).map_err(|e| db_error(Some(path), "opening the file", e))?;
         Ledger::with_connection(conn, Some(path.to_path_buf()), clock)
     }
 
@@ -166,17 +176,26 @@ impl Ledger {
         Ledger::with_connection(conn, None, clock)
     }
 
-    fn with_connection(conn: Connection, path: Option<PathBuf>, clock: Arc<dyn Clock>) -> Result<Ledger, QuotaError> {
+    fn with_connection(
+        conn: Connection,
+        path: Option<PathBuf>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Ledger, QuotaError> {
         let fail = |what| on_error(path.as_deref(), what);
         // Racing writers wait for each other instead of failing.
-        conn.busy_timeout(Duration::from_secs(30)).map_err(fail("setting the busy timeout"))?;
+        conn.busy_timeout(Duration::from_secs(30))
+            .map_err(fail("setting the busy timeout"))?;
         if path.is_some() {
-            conn.pragma_update(None, "journal_mode", "WAL").map_err(fail("switching to WAL mode"))?;
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(fail("switching to WAL mode"))?;
         }
         // Every commit reaches the disk: a `sent` mark must survive power loss.
-        conn.pragma_update(None, "synchronous", "FULL").map_err(fail("setting synchronous=FULL"))?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(fail("enabling foreign keys"))?;
-        conn.execute_batch(SCHEMA).map_err(fail("creating the quota tables"))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(fail("setting synchronous=FULL"))?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(fail("enabling foreign keys"))?;
+        conn.execute_batch(SCHEMA)
+            .map_err(fail("creating the quota tables"))?;
         Ok(Ledger {
             inner: Arc::new(Inner {
                 path,
@@ -194,7 +213,10 @@ impl Ledger {
     fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic elsewhere cannot leave a transaction open (it rolls back on
         // drop), so the connection stays usable.
-        self.inner.conn.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .conn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn failed(&self, what: &'static str) -> impl Fn(rusqlite::Error) -> QuotaError + '_ {
@@ -217,7 +239,9 @@ impl Ledger {
         let mut conn = self.conn();
         // IMMEDIATE takes the write lock before the count, so no other
         // connection can reserve between our check and our insert.
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&fail)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&fail)?;
         if let Some(limit) = limit {
             let counts = window_counts(&tx, instance, window).map_err(&fail)?;
             if counts.used + counts.in_flight + u64::from(units) > limit.units {
@@ -315,7 +339,8 @@ impl Ledger {
     pub fn status(&self, instance: &str, limit: Option<Limit>) -> Result<QuotaStatus, QuotaError> {
         let now = self.inner.clock.now_unix();
         let window = window_of(limit.map_or(Period::Day, |l| l.per), now);
-        let counts = window_counts(&self.conn(), instance, window).map_err(self.failed("reading quota status"))?;
+        let counts = window_counts(&self.conn(), instance, window)
+            .map_err(self.failed("reading quota status"))?;
         Ok(QuotaStatus {
             instance: instance.to_string(),
             limit,
@@ -329,14 +354,21 @@ impl Ledger {
     }
 
     /// Units still to be had in the current window; `None` when unlimited.
-    pub fn remaining(&self, instance: &str, limit: Option<Limit>) -> Result<Option<u64>, QuotaError> {
+    pub fn remaining(
+        &self,
+        instance: &str,
+        limit: Option<Limit>,
+    ) -> Result<Option<u64>, QuotaError> {
         Ok(self.status(instance, limit)?.remaining)
     }
 }
 
 /// Rounded up, so a sub-second expiry still lasts past `now`.
 fn whole_seconds(d: Duration) -> i64 {
-    let secs = d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0)).max(1);
+    let secs = d
+        .as_secs()
+        .saturating_add(u64::from(d.subsec_nanos() > 0))
+        .max(1);
     i64::try_from(secs).unwrap_or(i64::MAX)
 }
 
@@ -367,11 +399,18 @@ fn window_counts(conn: &Connection, instance: &str, window: Window) -> rusqlite:
 }
 
 fn state_of(conn: &Connection, id: ReservationId) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT state FROM quota_reservations WHERE id = ?1", [id.0], |r| r.get(0))
-        .optional()
+    conn.query_row(
+        "SELECT state FROM quota_reservations WHERE id = ?1",
+        [id.0],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
-fn on_error<'a>(path: Option<&'a Path>, what: &'static str) -> impl Fn(rusqlite::Error) -> QuotaError + 'a {
+fn on_error<'a>(
+    path: Option<&'a Path>,
+    what: &'static str,
+) -> impl Fn(rusqlite::Error) -> QuotaError + 'a {
     move |e| db_error(path, what, e)
 }
 

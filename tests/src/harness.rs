@@ -36,7 +36,9 @@ pub fn instance_for(mock: &MockThreatFox) -> InstanceConfig {
 }
 
 pub async fn enricher(instance: InstanceConfig) -> Enricher {
-    Enricher::new(runtime(), instance).await.expect("instance starts")
+    Enricher::new(runtime(), instance)
+        .await
+        .expect("instance starts")
 }
 
 /// An instance running the rogue plugin against `mock`.

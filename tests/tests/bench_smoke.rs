@@ -8,8 +8,18 @@ fn the_bench_harness_runs_and_prints_its_ratios() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{text}{}", String::from_utf8_lossy(&output.stderr));
-    for needle in ["sequential latency", "median", "p99", "concurrency 32", "sandbox: new store"] {
+    assert!(
+        output.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for needle in [
+        "sequential latency",
+        "median",
+        "p99",
+        "concurrency 32",
+        "sandbox: new store",
+    ] {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
 }

@@ -23,27 +23,57 @@ fn error_of(outcome: &LookupOutcome) -> (ErrorKind, String) {
         .error
         .as_ref()
         .unwrap_or_else(|| panic!("expected an error, got verdict {:?}", outcome.verdict));
-    assert_eq!(outcome.verdict.as_deref(), None, "a failed lookup has no verdict");
+    assert_eq!(
+        outcome.verdict.as_deref(),
+        None,
+        "a failed lookup has no verdict"
+    );
     (error.kind, error.message.clone())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_failures_map_to_their_error_kinds() {
     let cases = [
-        (Behavior::HttpStatus(401), ErrorKind::CredentialsRejected, Some(401)),
-        (Behavior::HttpStatus(403), ErrorKind::CredentialsRejected, Some(403)),
-        (Behavior::HttpStatus(500), ErrorKind::UpstreamUnavailable, Some(500)),
-        (Behavior::HttpStatus(503), ErrorKind::UpstreamUnavailable, Some(503)),
-        (Behavior::HttpStatus(502), ErrorKind::UpstreamUnavailable, Some(502)),
+        (
+            Behavior::HttpStatus(401),
+            ErrorKind::CredentialsRejected,
+            Some(401),
+        ),
+        (
+            Behavior::HttpStatus(403),
+            ErrorKind::CredentialsRejected,
+            Some(403),
+        ),
+        (
+            Behavior::HttpStatus(500),
+            ErrorKind::UpstreamUnavailable,
+            Some(500),
+        ),
+        (
+            Behavior::HttpStatus(503),
+            ErrorKind::UpstreamUnavailable,
+            Some(503),
+        ),
+        (
+            Behavior::HttpStatus(502),
+            ErrorKind::UpstreamUnavailable,
+            Some(502),
+        ),
     ];
     for (behavior, kind, status) in cases {
         let (outcome, _mock) = look_up_while(behavior.clone(), C2_IP).await;
         let (got, message) = error_of(&outcome);
         assert_eq!(got, kind, "{behavior:?}: {message}");
         if kind == ErrorKind::UpstreamUnavailable {
-            assert_eq!(outcome.error.as_ref().unwrap().http_status.map(i32::from), status.map(i32::from));
+            assert_eq!(
+                outcome.error.as_ref().unwrap().http_status.map(i32::from),
+                status.map(i32::from)
+            );
         }
-        assert!(message.contains(&status.unwrap().to_string()), "{behavior:?}: {message}");
+        assert!(
+            message.contains(&status.unwrap().to_string()),
+            "{behavior:?}: {message}"
+        );
     }
 }
 
@@ -51,7 +81,9 @@ async fn http_failures_map_to_their_error_kinds() {
 async fn a_missing_or_wrong_key_is_credentials_rejected() {
     let mock = MockThreatFox::start("right-key");
     let mut instance = instance_for(&mock);
-    instance.key_source = Some(enrichbox::config::KeySource::Value(enrichbox::secret::Secret::new("wrong-key")));
+    instance.key_source = Some(enrichbox::config::KeySource::Value(
+        enrichbox::secret::Secret::new("wrong-key"),
+    ));
     let outcome = enricher(instance).await.lookup(C2_IP, None).await;
     assert_eq!(error_of(&outcome).0, ErrorKind::CredentialsRejected);
 }
@@ -102,11 +134,17 @@ async fn malformed_answers_are_errors_not_empty_results() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_answer_is_cut_off_with_a_clear_error() {
     // Announced by Content-Length, and streamed without one.
-    for behavior in [Behavior::Oversized(3 << 20), Behavior::OversizedChunked(3 << 20)] {
+    for behavior in [
+        Behavior::Oversized(3 << 20),
+        Behavior::OversizedChunked(3 << 20),
+    ] {
         let (outcome, _m) = look_up_while(behavior.clone(), C2_DOMAIN).await;
         let (kind, message) = error_of(&outcome);
         assert_eq!(kind, ErrorKind::ResponseTooLarge, "{behavior:?}: {message}");
-        assert!(message.contains("limit") && message.contains(&(1u64 << 20).to_string()), "{behavior:?}: {message}");
+        assert!(
+            message.contains("limit") && message.contains(&(1u64 << 20).to_string()),
+            "{behavior:?}: {message}"
+        );
         assert_eq!(outcome.requests[0].limit.as_deref(), Some("response-size"));
     }
 }
@@ -116,7 +154,11 @@ async fn a_slow_provider_times_out_within_the_lookup_deadline() {
     let started = std::time::Instant::now();
     let (outcome, _m) = look_up_while(Behavior::Slow(Duration::from_secs(8)), C2_DOMAIN).await;
     assert_eq!(error_of(&outcome).0, ErrorKind::Timeout);
-    assert!(started.elapsed() < Duration::from_secs(6), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,7 +179,14 @@ async fn an_unreachable_provider_is_upstream_unavailable() {
 async fn invalid_input_is_rejected_before_any_request() {
     let mock = MockThreatFox::start("k1");
     let enricher = enricher(instance_for(&mock)).await;
-    for input in ["", "not an indicator", "1.2.3.4:80", "ftp://x.example/", "zz", &"g".repeat(64)] {
+    for input in [
+        "",
+        "not an indicator",
+        "1.2.3.4:80",
+        "ftp://x.example/",
+        "zz",
+        &"g".repeat(64),
+    ] {
         let outcome = enricher.lookup(input, None).await;
         let (kind, message) = error_of(&outcome);
         assert_eq!(kind, ErrorKind::InvalidIndicator, "{input:?}");
@@ -155,7 +204,10 @@ async fn a_kind_not_enabled_is_refused_before_the_plugin_runs() {
     let outcome = enricher.lookup(C2_DOMAIN, None).await;
     let (kind, message) = error_of(&outcome);
     assert_eq!(kind, ErrorKind::KindNotPermitted);
-    assert!(message.contains("domain") && message.contains("enabled_kinds"), "{message}");
+    assert!(
+        message.contains("domain") && message.contains("enabled_kinds"),
+        "{message}"
+    );
     assert_eq!(mock.request_count(), 0);
     assert!(enricher.lookup(C2_IP, None).await.error.is_none());
 }
@@ -171,7 +223,10 @@ async fn enabling_a_kind_the_plugin_lacks_is_a_configuration_error() {
         .err()
         .expect("refused");
     let message = error.to_string();
-    assert!(message.contains("`hash`") && message.contains("does not support"), "{message}");
+    assert!(
+        message.contains("`hash`") && message.contains("does not support"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -187,10 +242,17 @@ async fn the_same_host_serves_normally_after_every_failure() {
         Behavior::QueryStatus("no_json".into()),
     ] {
         mock.set_behavior(behavior.clone());
-        assert!(enricher.lookup(SAMPLE_MD5, None).await.error.is_some(), "{behavior:?}");
+        assert!(
+            enricher.lookup(SAMPLE_MD5, None).await.error.is_some(),
+            "{behavior:?}"
+        );
         mock.set_behavior(Behavior::Normal);
         let outcome = enricher.lookup(SAMPLE_MD5, None).await;
-        assert!(outcome.error.is_none(), "after {behavior:?}: {:?}", outcome.error);
+        assert!(
+            outcome.error.is_none(),
+            "after {behavior:?}: {:?}",
+            outcome.error
+        );
         assert_eq!(outcome.findings.len(), 2);
     }
 }
@@ -199,11 +261,20 @@ async fn the_same_host_serves_normally_after_every_failure() {
 async fn a_key_echoed_by_the_provider_is_redacted() {
     let mock = MockThreatFox::start("super-secret-key-123");
     mock.set_behavior(Behavior::EchoKey);
-    let outcome = enricher(instance_for(&mock)).await.lookup(C2_IP, None).await;
+    let outcome = enricher(instance_for(&mock))
+        .await
+        .lookup(C2_IP, None)
+        .await;
     let (kind, message) = error_of(&outcome);
     assert_eq!(kind, ErrorKind::CredentialsRejected);
     assert!(message.contains("[REDACTED]"), "{message}");
-    let everything = format!("{}{:?}{:?}{}", serde_json::to_string(&outcome).unwrap(), outcome.requests, outcome.log, outcome.output);
+    let everything = format!(
+        "{}{:?}{:?}{}",
+        serde_json::to_string(&outcome).unwrap(),
+        outcome.requests,
+        outcome.log,
+        outcome.output
+    );
     assert!(!everything.contains("super-secret-key-123"), "{everything}");
 }
 
@@ -215,13 +286,20 @@ async fn transient_failures_are_retried_within_the_deadline() {
     let enricher = enricher(instance).await;
 
     // Told to come back in 1 s, twice: the third try succeeds.
-    mock.fail_next(vec![Behavior::RateLimited(Some("1".into())), Behavior::RateLimited(Some("1".into()))]);
+    mock.fail_next(vec![
+        Behavior::RateLimited(Some("1".into())),
+        Behavior::RateLimited(Some("1".into())),
+    ]);
     let started = std::time::Instant::now();
     let outcome = enricher.lookup(C2_IP, None).await;
     assert!(outcome.error.is_none(), "{:?}", outcome.error);
     assert_eq!(outcome.verdict.as_deref(), Some("malicious"));
     assert_eq!(mock.request_count(), 3);
-    assert!(started.elapsed() >= Duration::from_secs(2), "waited as told: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "waited as told: {:?}",
+        started.elapsed()
+    );
 
     // A 503 without Retry-After backs off and tries again.
     mock.fail_next(vec![Behavior::HttpStatus(503)]);
@@ -230,7 +308,10 @@ async fn transient_failures_are_retried_within_the_deadline() {
 
     // Not worth retrying: credentials, and a wait longer than the deadline.
     mock.fail_next(vec![Behavior::HttpStatus(403)]);
-    assert_eq!(enricher.lookup(C2_IP, None).await.error.unwrap().kind, ErrorKind::CredentialsRejected);
+    assert_eq!(
+        enricher.lookup(C2_IP, None).await.error.unwrap().kind,
+        ErrorKind::CredentialsRejected
+    );
     assert_eq!(mock.request_count(), 6);
     mock.fail_next(vec![Behavior::RateLimited(Some("60".into()))]);
     let started = std::time::Instant::now();
@@ -245,19 +326,29 @@ async fn a_failing_provider_is_paused_then_tried_again() {
     let mock = MockThreatFox::start("k1");
     let mut instance = instance_for(&mock);
     instance.limits.timeout = Duration::from_millis(600);
-    instance.breaker = enrichbox::breaker::BreakerSettings { failures: 2, cooldown_seconds: 1 };
+    instance.breaker = enrichbox::breaker::BreakerSettings {
+        failures: 2,
+        cooldown_seconds: 1,
+    };
     let breaker = enrichbox::breaker::Breaker::in_memory().unwrap();
     let enricher = enricher(instance).await.with_breaker(breaker.clone());
 
     mock.set_behavior(Behavior::HttpStatus(503));
     for _ in 0..2 {
-        assert_eq!(enricher.lookup(C2_IP, None).await.error.unwrap().kind, ErrorKind::UpstreamUnavailable);
+        assert_eq!(
+            enricher.lookup(C2_IP, None).await.error.unwrap().kind,
+            ErrorKind::UpstreamUnavailable
+        );
     }
     let sent = mock.request_count();
     // Open: fails fast, sends nothing, says until when and why.
     let fast = enricher.lookup(C2_IP, None).await.error.unwrap();
     assert_eq!(fast.kind, ErrorKind::UpstreamUnavailable);
-    assert!(fast.message.contains("paused until") && fast.message.contains("503"), "{}", fast.message);
+    assert!(
+        fast.message.contains("paused until") && fast.message.contains("503"),
+        "{}",
+        fast.message
+    );
     assert_eq!(mock.request_count(), sent);
 
     // After the cool-down a trial lookup goes through and closes it.

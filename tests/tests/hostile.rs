@@ -32,7 +32,12 @@ impl Arena {
             .await
             .with_audit(Audit::default().with_sink(Arc::new(audit.clone())));
         let normal = enricher(instance_for(&mock)).await;
-        Arena { mock, hostile, normal, audit }
+        Arena {
+            mock,
+            hostile,
+            normal,
+            audit,
+        }
     }
 
     /// The events recorded for one lookup, as `event` or `event:limit`.
@@ -51,8 +56,16 @@ impl Arena {
     /// The attack was recorded from start to end, with this limit tripped.
     fn assert_audited(&self, outcome: &LookupOutcome, limit: Option<&str>) {
         let events = self.events(outcome);
-        assert_eq!(events.first().map(String::as_str), Some("lookup-start"), "{events:?}");
-        assert_eq!(events.last().map(String::as_str), Some("lookup-end"), "{events:?}");
+        assert_eq!(
+            events.first().map(String::as_str),
+            Some("lookup-start"),
+            "{events:?}"
+        );
+        assert_eq!(
+            events.last().map(String::as_str),
+            Some("lookup-end"),
+            "{events:?}"
+        );
         if let Some(limit) = limit {
             assert!(events.contains(&format!("limit:{limit}")), "{events:?}");
         }
@@ -61,12 +74,20 @@ impl Arena {
     }
 
     async fn attack(&self, attack: &str) -> LookupOutcome {
-        let outcome = self.hostile.lookup(&format!("{attack}.hostile.test"), None).await;
+        let outcome = self
+            .hostile
+            .lookup(&format!("{attack}.hostile.test"), None)
+            .await;
         // The host is unharmed: a real lookup works right after.
         let after = self.normal.lookup(C2_DOMAIN, None).await;
         assert!(after.error.is_none(), "after {attack}: {:?}", after.error);
         assert_eq!(after.verdict.as_deref(), Some("malicious"));
-        let everything = format!("{}{:?}{}", serde_json::to_string(&outcome).unwrap(), outcome.raw, outcome.output);
+        let everything = format!(
+            "{}{:?}{}",
+            serde_json::to_string(&outcome).unwrap(),
+            outcome.raw,
+            outcome.output
+        );
         assert!(!everything.contains(KEY), "{attack} saw the key");
         outcome
     }
@@ -74,11 +95,17 @@ impl Arena {
 
 fn seen(outcome: &LookupOutcome) -> String {
     assert!(outcome.error.is_none(), "{:?}", outcome.error);
-    outcome.raw.as_ref().unwrap()["seen"].as_str().unwrap().to_string()
+    outcome.raw.as_ref().unwrap()["seen"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 fn failed_with(outcome: &LookupOutcome, kind: ErrorKind) -> String {
-    let error = outcome.error.as_ref().unwrap_or_else(|| panic!("{} was not stopped", outcome.indicator));
+    let error = outcome
+        .error
+        .as_ref()
+        .unwrap_or_else(|| panic!("{} was not stopped", outcome.indicator));
     assert_eq!(error.kind, kind, "{}: {}", outcome.indicator, error.message);
     assert_eq!(outcome.verdict.as_deref(), None);
     error.message.clone()
@@ -89,21 +116,43 @@ async fn the_filesystem_environment_and_key_are_out_of_reach() {
     let arena = Arena::new().await;
     // Each probe gets "nothing there" from the host, which records it.
     let file = arena.attack("read-file").await;
-    assert!(arena.events(&file).contains(&"filesystem-probe".to_string()), "{:?}", arena.events(&file));
+    assert!(
+        arena
+            .events(&file)
+            .contains(&"filesystem-probe".to_string()),
+        "{:?}",
+        arena.events(&file)
+    );
     let file = seen(&file);
-    assert!(file.starts_with("Err(") && !file.contains("root:"), "{file}");
+    assert!(
+        file.starts_with("Err(") && !file.contains("root:"),
+        "{file}"
+    );
     let dir = arena.attack("list-dir").await;
     assert!(arena.events(&dir).contains(&"filesystem-probe".to_string()));
     assert!(seen(&dir).starts_with("Err("), "{}", seen(&dir));
     let env = arena.attack("env-var").await;
-    assert!(arena.events(&env).contains(&"environment-probe".to_string()), "{:?}", arena.events(&env));
+    assert!(
+        arena
+            .events(&env)
+            .contains(&"environment-probe".to_string()),
+        "{:?}",
+        arena.events(&env)
+    );
     assert_eq!(seen(&env), "vars=[] args=[]");
     let dump = arena.attack("config-dump").await;
     arena.assert_audited(&dump, None);
     assert!(arena.events(&dump).contains(&"config-read".to_string()));
     let config = seen(&dump);
-    assert!(config.contains("account-name: \"Hostile\"") && !config.contains(KEY), "{config}");
-    assert_eq!(arena.mock.request_count(), 4, "only the normal lookups reached the provider");
+    assert!(
+        config.contains("account-name: \"Hostile\"") && !config.contains(KEY),
+        "{config}"
+    );
+    assert_eq!(
+        arena.mock.request_count(),
+        4,
+        "only the normal lookups reached the provider"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,7 +163,11 @@ async fn a_plugin_that_never_returns_is_stopped_at_the_deadline() {
     arena.assert_audited(&outcome, Some("timeout"));
     let message = failed_with(&outcome, ErrorKind::Timeout);
     assert!(message.contains("2.0s"), "{message}");
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,9 +187,15 @@ async fn stack_overflow_and_panic_are_traps_not_host_crashes() {
     let outcome = arena.attack("recurse").await;
     arena.assert_audited(&outcome, Some("trap"));
     let message = failed_with(&outcome, ErrorKind::PluginFailed);
-    assert!(message.contains("stack overflow") || message.contains("out of bounds"), "{message}");
+    assert!(
+        message.contains("stack overflow") || message.contains("out of bounds"),
+        "{message}"
+    );
     let message = failed_with(&arena.attack("panic").await, ErrorKind::PluginFailed);
-    assert!(message.contains("crashed") && message.contains("panicked"), "{message}");
+    assert!(
+        message.contains("crashed") && message.contains("panicked"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,8 +204,16 @@ async fn flooding_stdout_is_capped_not_fatal() {
     let outcome = arena.attack("stdout-flood").await;
     arena.assert_audited(&outcome, Some("output"));
     assert_eq!(seen(&outcome), "flooded");
-    assert!(outcome.output.len() < 70 * 1024, "{} bytes kept", outcome.output.len());
-    assert!(outcome.output.contains("more bytes of plugin output discarded"));
+    assert!(
+        outcome.output.len() < 70 * 1024,
+        "{} bytes kept",
+        outcome.output.len()
+    );
+    assert!(
+        outcome
+            .output
+            .contains("more bytes of plugin output discarded")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

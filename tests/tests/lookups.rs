@@ -13,11 +13,20 @@ async fn look_up(mock: &MockThreatFox, input: &str) -> LookupOutcome {
 }
 
 fn record_ids(outcome: &LookupOutcome) -> Vec<&str> {
-    outcome.findings.iter().map(|f| f.record_id.as_str()).collect()
+    outcome
+        .findings
+        .iter()
+        .map(|f| f.record_id.as_str())
+        .collect()
 }
 
 fn assert_ok(outcome: &LookupOutcome) {
-    assert!(outcome.error.is_none(), "{}: unexpected error {:?}", outcome.indicator, outcome.error);
+    assert!(
+        outcome.error.is_none(),
+        "{}: unexpected error {:?}",
+        outcome.indicator,
+        outcome.error
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,10 +41,16 @@ async fn a_bare_ip_finds_its_ip_port_record_and_nothing_else() {
     assert_eq!(finding.matched_ioc, format!("{C2_IP}:443"));
     assert_eq!(finding.matched_ioc_type, "ip:port");
     assert_eq!(finding.malware_family.as_deref(), Some("Cobalt Strike"));
-    assert_eq!(finding.malware_aliases, ["Agentemis", "BEACON", "CobaltStrike"]);
+    assert_eq!(
+        finding.malware_aliases,
+        ["Agentemis", "BEACON", "CobaltStrike"]
+    );
     assert_eq!(finding.confidence, 100);
     assert_eq!(finding.first_seen.as_deref(), Some("2024-03-27T20:02:05Z"));
-    assert_eq!(finding.permalink.as_deref(), Some("https://threatfox.abuse.ch/ioc/1001/"));
+    assert_eq!(
+        finding.permalink.as_deref(),
+        Some("https://threatfox.abuse.ch/ioc/1001/")
+    );
     assert_eq!(finding.relation, "exact");
     assert_eq!(outcome.provider, "abuse.ch ThreatFox");
 }
@@ -65,7 +80,11 @@ async fn a_domain_lookup_never_reports_a_subdomain_or_url_record() {
     let outcome = look_up(&mock, "Telemetry-CDN.example.").await;
     assert_ok(&outcome);
     assert_eq!(outcome.indicator, C2_DOMAIN);
-    assert_eq!(record_ids(&outcome), ["1004"], "not {C2_SUBDOMAIN} (1005) nor the URL (1006)");
+    assert_eq!(
+        record_ids(&outcome),
+        ["1004"],
+        "not {C2_SUBDOMAIN} (1005) nor the URL (1006)"
+    );
 
     let sub = look_up(&mock, C2_SUBDOMAIN).await;
     assert_eq!(record_ids(&sub), ["1005"]);
@@ -97,9 +116,16 @@ async fn a_hash_lookup_reports_the_sample_and_what_threatfox_links_to_it() {
         .iter()
         .map(|f| (f.record_id.as_str(), f.relation.as_str()))
         .collect();
-    assert_eq!(relations, [("1007", "exact"), ("1001", "linked"), ("1004", "linked")]);
+    assert_eq!(
+        relations,
+        [("1007", "exact"), ("1001", "linked"), ("1004", "linked")]
+    );
     // Two calls, as describe declares for hashes: search_ioc, then search_hash.
-    let queries: Vec<Value> = mock.received().iter().map(|r| serde_json::from_str(&r.body).unwrap()).collect();
+    let queries: Vec<Value> = mock
+        .received()
+        .iter()
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
     assert_eq!(queries[0]["query"], "search_ioc");
     assert_eq!(queries[1]["query"], "search_hash");
     assert_eq!(queries[1]["hash"], SAMPLE_SHA256);
@@ -122,7 +148,12 @@ async fn a_sha1_hash_costs_one_call_because_search_hash_cannot_take_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn not_found_is_unknown_never_clean() {
     let mock = MockThreatFox::start("k1");
-    for input in ["203.0.113.7", "nothing-here.example", "https://nothing-here.example/x", UNKNOWN_SHA256] {
+    for input in [
+        "203.0.113.7",
+        "nothing-here.example",
+        "https://nothing-here.example/x",
+        UNKNOWN_SHA256,
+    ] {
         let outcome = look_up(&mock, input).await;
         assert_ok(&outcome);
         assert_eq!(outcome.verdict.as_deref(), Some("unknown"), "{input}");
@@ -153,7 +184,10 @@ async fn requests_are_json_posts_carrying_the_key_the_host_added() {
     assert_eq!(request.content_type.as_deref(), Some("application/json"));
     assert_eq!(request.auth_key.as_deref(), Some("the-instance-key"));
     let body: Value = serde_json::from_str(&request.body).unwrap();
-    assert_eq!(body, serde_json::json!({"query": "search_ioc", "search_term": C2_DOMAIN}));
+    assert_eq!(
+        body,
+        serde_json::json!({"query": "search_ioc", "search_term": C2_DOMAIN})
+    );
     // The host saw and recorded the request, without the key.
     assert_eq!(outcome.requests.len(), 1);
     assert_eq!(outcome.requests[0].status, Some(200));
@@ -176,6 +210,10 @@ async fn forcing_a_kind_validates_against_it() {
     let outcome = enricher.lookup(C2_DOMAIN, Some(Kind::Ip)).await;
     let error = outcome.error.expect("a domain is not an IP");
     assert_eq!(error.kind.as_str(), "invalid-indicator");
-    assert!(error.message.contains("not an IPv4 or IPv6 address"), "{}", error.message);
+    assert!(
+        error.message.contains("not an IPv4 or IPv6 address"),
+        "{}",
+        error.message
+    );
     assert_eq!(mock.request_count(), 0);
 }

@@ -19,7 +19,10 @@ fn ledger(clock: &ManualClock) -> Ledger {
 }
 
 fn per_day(units: u64) -> Option<Limit> {
-    Some(Limit { units, per: Period::Day })
+    Some(Limit {
+        units,
+        per: Period::Day,
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,7 +42,11 @@ async fn an_exhausted_quota_refuses_the_lookup_before_any_request() {
     let error = second.error.expect("refused");
     assert_eq!(error.kind, ErrorKind::QuotaExhausted);
     assert!(error.message.contains("2 of 3"), "{}", error.message);
-    assert!(error.message.contains("2026-12-05T00:00:00Z"), "reset time: {}", error.message);
+    assert!(
+        error.message.contains("2026-12-05T00:00:00Z"),
+        "reset time: {}",
+        error.message
+    );
     assert_eq!(mock.request_count(), 2, "the refused lookup sent nothing");
 
     // One unit is still there for a 1-unit kind.
@@ -66,7 +73,10 @@ async fn units_come_back_when_nothing_was_sent_and_stay_spent_when_something_was
     assert_eq!(denied.error.unwrap().kind, ErrorKind::DeniedByPolicy);
     assert_eq!(denied.units_charged, 0);
     let status = ledger.status("Rogue", per_day(10)).unwrap();
-    assert_eq!((status.used, status.given_back, status.in_flight), (0, 1, 0));
+    assert_eq!(
+        (status.used, status.given_back, status.in_flight),
+        (0, 1, 0)
+    );
 
     // ThreatFox fails with HTTP 500: the request left, so the units are spent.
     let mut instance = instance_for(&mock);
@@ -82,7 +92,10 @@ async fn units_come_back_when_nothing_was_sent_and_stay_spent_when_something_was
     // Invalid input never reserves anything.
     assert!(threatfox.lookup("nonsense!", None).await.error.is_some());
     let status = ledger.status("Test_ThreatFox", per_day(10)).unwrap();
-    assert_eq!((status.used, status.given_back, status.remaining), (3, 0, Some(7)));
+    assert_eq!(
+        (status.used, status.given_back, status.remaining),
+        (3, 0, Some(7))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,7 +108,10 @@ async fn a_plugin_sending_more_than_declared_is_charged_what_it_declared() {
     let rogue = enricher(rogue).await.with_ledger(ledger.clone());
     // Declares 3 calls and 1 unit for a URL, tries 4 requests.
     let outcome = rogue
-        .lookup(&format!("http://127.0.0.1:{}/api/v1/#repeat-4", mock.port()), None)
+        .lookup(
+            &format!("http://127.0.0.1:{}/api/v1/#repeat-4", mock.port()),
+            None,
+        )
         .await;
     assert_eq!(outcome.error.unwrap().kind, ErrorKind::DeniedByPolicy);
     assert_eq!(mock.request_count(), 3);
@@ -129,7 +145,10 @@ async fn racing_lookups_spend_exactly_what_is_left() {
     assert_eq!((ok, exhausted), (7, 17));
     assert_eq!(mock.request_count(), 7, "never more requests than units");
     let status = ledger.status("Test_ThreatFox", per_day(7)).unwrap();
-    assert_eq!((status.used, status.in_flight, status.remaining), (7, 0, Some(0)));
+    assert_eq!(
+        (status.used, status.in_flight, status.remaining),
+        (7, 0, Some(0))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,7 +156,9 @@ async fn the_plugin_sees_what_is_left_and_an_unlimited_instance_says_so() {
     let mock = MockThreatFox::start("k1");
     let clock = ManualClock::new(NOON);
     let ledger = ledger(&clock);
-    let enricher = enricher(instance_for(&mock)).await.with_ledger(ledger.clone());
+    let enricher = enricher(instance_for(&mock))
+        .await
+        .with_ledger(ledger.clone());
     for _ in 0..3 {
         assert!(enricher.lookup(C2_IP, None).await.error.is_none());
     }

@@ -52,7 +52,10 @@ pub fn detect_format(name: Option<&str>, text: &str) -> InputFormat {
     if lower.ends_with(".txt") {
         return InputFormat::Text;
     }
-    let first = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#'));
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'));
     match first {
         Some(l) if l.starts_with('{') => InputFormat::Ndjson,
         _ => InputFormat::Text,
@@ -68,7 +71,11 @@ pub fn parse(text: &str, format: InputFormat, column: Option<&str>) -> Result<Pa
         Ok(indicator) => {
             if seen.insert(indicator.clone()) {
                 let index = parsed.items.len();
-                parsed.items.push(Item { index, line, indicator });
+                parsed.items.push(Item {
+                    index,
+                    line,
+                    indicator,
+                });
             } else {
                 parsed.duplicates += 1;
             }
@@ -82,7 +89,10 @@ pub fn parse(text: &str, format: InputFormat, column: Option<&str>) -> Result<Pa
     match format {
         InputFormat::Text => {
             for (n, line) in text.lines().enumerate() {
-                let content = line.split_once('#').map_or(line, |(before, _)| before).trim();
+                let content = line
+                    .split_once('#')
+                    .map_or(line, |(before, _)| before)
+                    .trim();
                 if !content.is_empty() {
                     add(&mut parsed, n + 1, content);
                 }
@@ -93,7 +103,11 @@ pub fn parse(text: &str, format: InputFormat, column: Option<&str>) -> Result<Pa
                 if line.trim().is_empty() {
                     continue;
                 }
-                let reject = |reason: String| Rejected { line: n + 1, text: enrichbox_indicator::shorten(line.trim()), reason };
+                let reject = |reason: String| Rejected {
+                    line: n + 1,
+                    text: enrichbox_indicator::shorten(line.trim()),
+                    reason,
+                };
                 let value: serde_json::Value = match serde_json::from_str(line) {
                     Ok(v) => v,
                     Err(e) => {
@@ -103,7 +117,9 @@ pub fn parse(text: &str, format: InputFormat, column: Option<&str>) -> Result<Pa
                 };
                 let field = match column {
                     Some(c) => value.get(c),
-                    None => ["indicator", "ioc", "value"].iter().find_map(|c| value.get(*c)),
+                    None => ["indicator", "ioc", "value"]
+                        .iter()
+                        .find_map(|c| value.get(*c)),
                 };
                 match field.and_then(|f| f.as_str()) {
                     Some(raw) => add(&mut parsed, n + 1, raw),
@@ -115,8 +131,13 @@ pub fn parse(text: &str, format: InputFormat, column: Option<&str>) -> Result<Pa
             }
         }
         InputFormat::Csv => {
-            let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
-            let headers = reader.headers().map_err(|e| format!("cannot read the CSV header: {e}"))?.clone();
+            let mut reader = csv::ReaderBuilder::new()
+                .flexible(true)
+                .from_reader(text.as_bytes());
+            let headers = reader
+                .headers()
+                .map_err(|e| format!("cannot read the CSV header: {e}"))?
+                .clone();
             let wanted: Vec<&str> = match column {
                 Some(c) => vec![c],
                 None => vec!["indicator", "ioc", "value"],
@@ -162,7 +183,12 @@ mod tests {
 
     #[test]
     fn text_skips_comments_and_reports_bad_lines_with_numbers() {
-        let parsed = parse("# feed\n1.2.3.4\n\nexample.com # c2\nnot valid!\n1.2.3.4\n", InputFormat::Text, None).unwrap();
+        let parsed = parse(
+            "# feed\n1.2.3.4\n\nexample.com # c2\nnot valid!\n1.2.3.4\n",
+            InputFormat::Text,
+            None,
+        )
+        .unwrap();
         let values: Vec<String> = parsed.items.iter().map(|i| i.indicator.value()).collect();
         assert_eq!(values, ["1.2.3.4", "example.com"]);
         assert_eq!(parsed.duplicates, 1);
@@ -176,7 +202,11 @@ mod tests {
         let parsed = parse(csv, InputFormat::Csv, None).unwrap();
         assert_eq!(parsed.items[0].indicator.value(), "evil.example");
         assert_eq!(parsed.rejected[0].line, 3);
-        assert!(parse(csv, InputFormat::Csv, Some("nope")).unwrap_err().contains("--column"));
+        assert!(
+            parse(csv, InputFormat::Csv, Some("nope"))
+                .unwrap_err()
+                .contains("--column")
+        );
     }
 
     #[test]

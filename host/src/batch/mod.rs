@@ -67,11 +67,15 @@ pub async fn run(
             let Some(item) = pending.next() else { break };
             let enricher = enricher.clone();
             tasks.spawn(async move {
-                let outcome = enricher.lookup(&item.indicator.value(), Some(item.indicator.kind())).await;
+                let outcome = enricher
+                    .lookup(&item.indicator.value(), Some(item.indicator.kind()))
+                    .await;
                 (item.index, outcome)
             });
         }
-        let Some(joined) = tasks.join_next().await else { break };
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
         let (index, outcome) = match joined {
             Ok(done) => done,
             // A lookup never panics by design; if one did, say so loudly.
@@ -106,7 +110,12 @@ fn count(summary: &mut Summary, outcome: &LookupOutcome) {
     summary.quota_units += u64::from(outcome.units_charged);
     summary.cached += usize::from(outcome.cached);
     match (&outcome.error, &outcome.verdict) {
-        (Some(error), _) => *summary.errors.entry(error.kind.as_str().to_string()).or_default() += 1,
+        (Some(error), _) => {
+            *summary
+                .errors
+                .entry(error.kind.as_str().to_string())
+                .or_default() += 1
+        }
         (None, Some(verdict)) => *summary.verdicts.entry(verdict.to_string()).or_default() += 1,
         (None, None) => *summary.errors.entry("no-verdict".to_string()).or_default() += 1,
     }

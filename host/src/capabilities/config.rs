@@ -11,7 +11,11 @@ impl Host for HostState {
             account_name: instance.name.clone(),
             base_url: instance.base_url.to_string(),
             verify_ssl: instance.verify_ssl,
-            enabled_kinds: instance.enabled_kinds.iter().map(|k| crate::convert::wit_kind(*k)).collect(),
+            enabled_kinds: instance
+                .enabled_kinds
+                .iter()
+                .map(|k| crate::convert::wit_kind(*k))
+                .collect(),
         }
     }
 }

@@ -34,7 +34,10 @@ impl CappedOutput {
     /// What was kept, and how many bytes were thrown away.
     pub fn take(&self) -> (Vec<u8>, u64) {
         let mut c = self.inner.lock().expect("output poisoned");
-        (std::mem::take(&mut c.kept), std::mem::take(&mut c.discarded))
+        (
+            std::mem::take(&mut c.kept),
+            std::mem::take(&mut c.discarded),
+        )
     }
 }
 
@@ -51,7 +54,11 @@ impl StdoutStream for CappedOutput {
 }
 
 impl AsyncWrite for CappedOutput {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let mut c = self.inner.lock().expect("output poisoned");
         let room = c.cap.saturating_sub(c.kept.len());
         let keep = room.min(buf.len());

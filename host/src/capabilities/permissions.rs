@@ -1,8 +1,8 @@
 //! `permissions`: which kinds the instance may look up, and which action the
 //! current call is allowed to perform.
 
-use crate::bindings::enrichbox::enrichment::permissions::{Action, Host};
 use crate::bindings::IndicatorKind;
+use crate::bindings::enrichbox::enrichment::permissions::{Action, Host};
 use crate::state::HostState;
 
 /// What the current call into the plugin is for.
@@ -18,7 +18,10 @@ impl Host for HostState {
     fn kind_permitted(&mut self, kind: IndicatorKind) -> bool {
         let kind = crate::convert::kind_from_wit(kind);
         let granted = self.instance.enabled_kinds.contains(&kind);
-        self.audit("permission-check", serde_json::json!({"kind": kind.as_str(), "granted": granted}));
+        self.audit(
+            "permission-check",
+            serde_json::json!({"kind": kind.as_str(), "granted": granted}),
+        );
         granted
     }
 
@@ -31,7 +34,10 @@ impl Host for HostState {
             Action::Enrich => "enrich",
             Action::TestConnection => "test-connection",
         };
-        self.audit("permission-check", serde_json::json!({"action": name, "granted": granted}));
+        self.audit(
+            "permission-check",
+            serde_json::json!({"action": name, "granted": granted}),
+        );
         granted
     }
 }

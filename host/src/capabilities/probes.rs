@@ -12,14 +12,20 @@ use crate::state::HostState;
 
 impl preopens::Host for HostState {
     fn get_directories(&mut self) -> wasmtime::Result<Vec<(Resource<Descriptor>, String)>> {
-        self.audit("filesystem-probe", serde_json::json!({"granted": false, "directories": 0}));
+        self.audit(
+            "filesystem-probe",
+            serde_json::json!({"granted": false, "directories": 0}),
+        );
         Ok(Vec::new())
     }
 }
 
 impl environment::Host for HostState {
     fn get_environment(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
-        self.audit("environment-probe", serde_json::json!({"granted": false, "variables": 0}));
+        self.audit(
+            "environment-probe",
+            serde_json::json!({"granted": false, "variables": 0}),
+        );
         Ok(Vec::new())
     }
 

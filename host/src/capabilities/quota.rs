@@ -6,7 +6,10 @@ use crate::state::HostState;
 
 impl Host for HostState {
     fn remaining(&mut self) -> Option<u64> {
-        self.audit("quota-read", serde_json::json!({"remaining": self.quota_remaining}));
+        self.audit(
+            "quota-read",
+            serde_json::json!({"remaining": self.quota_remaining}),
+        );
         self.quota_remaining
     }
 }

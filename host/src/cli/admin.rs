@@ -38,9 +38,15 @@ pub fn init(context: &Context, admin: Option<String>) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "database: {}", db.path().display())?;
     if created {
-        writeln!(out, "created operator `{admin}` with every permission (view, create, update, enrich, admin)")?;
+        writeln!(
+            out,
+            "created operator `{admin}` with every permission (view, create, update, enrich, admin)"
+        )?;
     } else {
-        writeln!(out, "the database already has operators; nothing was changed")?;
+        writeln!(
+            out,
+            "the database already has operators; nothing was changed"
+        )?;
     }
     writeln!(
         out,
@@ -61,7 +67,14 @@ pub fn operator(context: &Context, command: OperatorCommand) -> Result<ExitCode>
         OperatorCommand::List => {
             for op in db.operators(&context.operator)? {
                 let perms: Vec<&str> = op.permissions.iter().map(|p| p.as_str()).collect();
-                writeln!(out, "{:20} {:32} added {} by {}", op.name, perms.join(","), op.created_at, op.created_by)?;
+                writeln!(
+                    out,
+                    "{:20} {:32} added {} by {}",
+                    op.name,
+                    perms.join(","),
+                    op.created_at,
+                    op.created_by
+                )?;
             }
         }
         OperatorCommand::Remove { name } => {
@@ -109,7 +122,15 @@ pub fn quota(context: &Context, instance: Option<String>, format: TableOrJson) -
     writeln!(
         out,
         "{:20} {:>10} {:6} {:>8} {:>10} {:>9} {:>10}  {:20}  {}",
-        "INSTANCE", "LIMIT", "PER", "USED", "GIVEN BACK", "IN FLIGHT", "REMAINING", "WINDOW START", "RESETS AT"
+        "INSTANCE",
+        "LIMIT",
+        "PER",
+        "USED",
+        "GIVEN BACK",
+        "IN FLIGHT",
+        "REMAINING",
+        "WINDOW START",
+        "RESETS AT"
     )?;
     for s in &statuses {
         let (limit, per) = match s.limit {

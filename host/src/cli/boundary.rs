@@ -16,7 +16,8 @@ pub async fn inspect(plugin: &str, format: TableOrJson) -> Result<ExitCode> {
         Some(bytes) if !plugin.ends_with(".wasm") => (format!("bundled:{plugin}"), bytes.to_vec()),
         _ => {
             let path = PathBuf::from(plugin);
-            let bytes = std::fs::read(&path).with_context(|| format!("cannot read the plugin {}", path.display()))?;
+            let bytes = std::fs::read(&path)
+                .with_context(|| format!("cannot read the plugin {}", path.display()))?;
             (path.display().to_string(), bytes)
         }
     };
@@ -32,11 +33,25 @@ pub async fn inspect(plugin: &str, format: TableOrJson) -> Result<ExitCode> {
         writeln!(out, "plugin     {}", report.source)?;
         writeln!(out, "sha256     {}", report.sha256)?;
         writeln!(out, "size       {} bytes", report.size)?;
-        writeln!(out, "contract   {}", report.contract.as_deref().unwrap_or("none (not an enrichbox plugin)"))?;
+        writeln!(
+            out,
+            "contract   {}",
+            report
+                .contract
+                .as_deref()
+                .unwrap_or("none (not an enrichbox plugin)")
+        )?;
         writeln!(out, "\nimports")?;
         for import in &report.imports {
-            let verdict = import.capability.unwrap_or("NOT PROVIDED by this host: the plugin cannot load");
-            writeln!(out, "  {} {:44} {verdict}", if import.granted { "+" } else { "!" }, import.name)?;
+            let verdict = import
+                .capability
+                .unwrap_or("NOT PROVIDED by this host: the plugin cannot load");
+            writeln!(
+                out,
+                "  {} {:44} {verdict}",
+                if import.granted { "+" } else { "!" },
+                import.name
+            )?;
         }
         writeln!(out, "\nexports")?;
         for export in &report.exports {
@@ -51,7 +66,11 @@ pub async fn inspect(plugin: &str, format: TableOrJson) -> Result<ExitCode> {
             (None, None) => {}
         }
     }
-    Ok(if report.load_error.is_none() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.load_error.is_none() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 pub fn audit(
@@ -65,10 +84,18 @@ pub fn audit(
     let records = if context.audit_target() == crate::audit::AuditTarget::File {
         let path = &context.audit_file;
         if !path.exists() {
-            anyhow::bail!("no audit trail at {} yet (it is written by lookups)", path.display());
+            anyhow::bail!(
+                "no audit trail at {} yet (it is written by lookups)",
+                path.display()
+            );
         }
-        crate::audit::read_file(path, instance.as_deref(), lookup.as_deref(), since.as_deref())
-            .with_context(|| format!("cannot read the audit trail {}", path.display()))?
+        crate::audit::read_file(
+            path,
+            instance.as_deref(),
+            lookup.as_deref(),
+            since.as_deref(),
+        )
+        .with_context(|| format!("cannot read the audit trail {}", path.display()))?
     } else {
         crate::audit::DatabaseSink::open(&context.db_path)
             .and_then(|db| db.query(instance.as_deref(), lookup.as_deref(), since.as_deref()))

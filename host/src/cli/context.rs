@@ -87,9 +87,12 @@ impl Context {
     /// The quota ledger, in the same database file. Reservations left by a
     /// process that died are settled first.
     pub fn ledger(&self) -> Result<Ledger> {
-        let ledger = Ledger::open(&self.db_path, Arc::new(SystemClock))
-            .with_context(|| format!("cannot open the quota ledger in {}", self.db_path.display()))?;
-        ledger.recover_expired().context("cannot recover unfinished quota reservations")?;
+        let ledger = Ledger::open(&self.db_path, Arc::new(SystemClock)).with_context(|| {
+            format!("cannot open the quota ledger in {}", self.db_path.display())
+        })?;
+        ledger
+            .recover_expired()
+            .context("cannot recover unfinished quota reservations")?;
         Ok(ledger)
     }
 }
@@ -121,8 +124,9 @@ impl Context {
         let target = self.audit_target();
         let mut audit = Audit::default();
         if matches!(target, AuditTarget::File | AuditTarget::Both) {
-            let sink = FileSink::open(&self.audit_file)
-                .with_context(|| format!("cannot open the audit trail {}", self.audit_file.display()))?;
+            let sink = FileSink::open(&self.audit_file).with_context(|| {
+                format!("cannot open the audit trail {}", self.audit_file.display())
+            })?;
             audit = audit.with_sink(std::sync::Arc::new(sink));
         }
         if matches!(target, AuditTarget::Database | AuditTarget::Both) {
@@ -134,6 +138,9 @@ impl Context {
 
     /// `audit = ...` in the configuration file, else both.
     pub fn audit_target(&self) -> crate::audit::AuditTarget {
-        self.config.as_ref().and_then(|c| c.audit).unwrap_or_default()
+        self.config
+            .as_ref()
+            .and_then(|c| c.audit)
+            .unwrap_or_default()
     }
 }

@@ -52,9 +52,17 @@ fn parse_kind(text: &str) -> Result<Kind, String> {
 }
 
 /// The instance's enricher, with the quota ledger attached.
-pub(super) async fn enricher(context: &Context, instance: Option<&str>, doing: &str, refresh: bool) -> Result<Enricher> {
+pub(super) async fn enricher(
+    context: &Context,
+    instance: Option<&str>,
+    doing: &str,
+    refresh: bool,
+) -> Result<Enricher> {
     let db = context.authorized(Permission::Enrich, doing)?;
-    let resolved = context.registry(&db).resolve(instance).map_err(anyhow::Error::msg)?;
+    let resolved = context
+        .registry(&db)
+        .resolve(instance)
+        .map_err(anyhow::Error::msg)?;
     let runtime = Arc::new(Runtime::new().map_err(|e| anyhow::anyhow!("{e:#}"))?);
     Ok(Enricher::new(runtime, resolved.config)
         .await?
@@ -65,7 +73,13 @@ pub(super) async fn enricher(context: &Context, instance: Option<&str>, doing: &
 }
 
 pub async fn lookup(context: &Context, args: LookupArgs) -> Result<ExitCode> {
-    let enricher = enricher(context, args.instance.as_deref(), "run lookups", args.refresh).await?;
+    let enricher = enricher(
+        context,
+        args.instance.as_deref(),
+        "run lookups",
+        args.refresh,
+    )
+    .await?;
     let mut outcomes = Vec::with_capacity(args.indicators.len());
     for indicator in &args.indicators {
         let mut outcome = enricher.lookup(indicator, args.kind).await;
@@ -87,7 +101,11 @@ pub async fn lookup(context: &Context, args: LookupArgs) -> Result<ExitCode> {
     })
 }
 
-pub async fn test_connection(context: &Context, instance: Option<String>, json: bool) -> Result<ExitCode> {
+pub async fn test_connection(
+    context: &Context,
+    instance: Option<String>,
+    json: bool,
+) -> Result<ExitCode> {
     let enricher = enricher(context, instance.as_deref(), "test connections", true).await?;
     let report = enricher.test_connection().await;
     let mut stdout = std::io::stdout().lock();
@@ -100,7 +118,11 @@ pub async fn test_connection(context: &Context, instance: Option<String>, json: 
         let kind = report.error.as_ref().map_or("error", |e| e.kind.as_str());
         writeln!(stdout, "failed ({kind}): {}", report.message)?;
     }
-    Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 pub async fn describe(plugin: &str, json: bool) -> Result<ExitCode> {
@@ -123,7 +145,12 @@ pub async fn describe(plugin: &str, json: bool) -> Result<ExitCode> {
         serde_json::to_writer_pretty(&mut stdout, &value)?;
         writeln!(stdout)?;
     } else {
-        render::description(&mut stdout, &loaded.description, &loaded.sha256, loaded.size)?;
+        render::description(
+            &mut stdout,
+            &loaded.description,
+            &loaded.sha256,
+            loaded.size,
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -142,9 +169,16 @@ fn report_activity(outcome: &LookupOutcome) {
         );
     }
     for line in &outcome.log {
-        eprintln!("[{}] plugin {}: {}", outcome.instance, line.level, line.message);
+        eprintln!(
+            "[{}] plugin {}: {}",
+            outcome.instance, line.level, line.message
+        );
     }
     if !outcome.output.is_empty() {
-        eprintln!("[{}] plugin output: {}", outcome.instance, outcome.output.trim_end());
+        eprintln!(
+            "[{}] plugin output: {}",
+            outcome.instance,
+            outcome.output.trim_end()
+        );
     }
 }

@@ -66,7 +66,12 @@ pub struct Cli {
     audit_file: Option<PathBuf>,
 
     /// The operator to act as (permissions are checked against this name).
-    #[arg(long = "as", global = true, env = "ENRICHBOX_OPERATOR", value_name = "NAME")]
+    #[arg(
+        long = "as",
+        global = true,
+        env = "ENRICHBOX_OPERATOR",
+        value_name = "NAME"
+    )]
     operator: Option<String>,
 
     /// Also print each outbound request and the plugin's log to stderr.
@@ -148,7 +153,10 @@ enum Command {
 /// Parses the arguments and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -165,13 +173,21 @@ pub fn main() -> ExitCode {
 }
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
-    let context = Context::new(cli.config, cli.db, cli.audit_file, cli.operator, cli.verbose)?;
+    let context = Context::new(
+        cli.config,
+        cli.db,
+        cli.audit_file,
+        cli.operator,
+        cli.verbose,
+    )?;
     match cli.command {
         Command::Init { admin } => admin::init(&context, admin),
         Command::Lookup(args) => lookup::lookup(&context, args).await,
         Command::Enrich(args) => enrich::enrich(&context, args).await,
         Command::Describe { plugin, json } => lookup::describe(&plugin, json).await,
-        Command::TestConnection { instance, json } => lookup::test_connection(&context, instance, json).await,
+        Command::TestConnection { instance, json } => {
+            lookup::test_connection(&context, instance, json).await
+        }
         Command::Instance(command) => instance::run(&context, command).await,
         Command::Quota { instance, format } => admin::quota(&context, instance, format),
         Command::Operator(command) => admin::operator(&context, command),

@@ -186,19 +186,33 @@ pub struct QuotaSpec {
 
 /// Checks a spec and resolves its relative paths against `folder`. The
 /// error names the offending field.
-pub fn validate_instance(raw: InstanceSpec, folder: &Path) -> Result<InstanceConfig, (&'static str, String)> {
+pub fn validate_instance(
+    raw: InstanceSpec,
+    folder: &Path,
+) -> Result<InstanceConfig, (&'static str, String)> {
     let name = raw.name.trim().to_string();
-    if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+    {
         return Err((
             "name",
-            format!("`{}` is not a valid name: use 1-64 letters, digits, `_`, `-` or `.`", raw.name),
+            format!(
+                "`{}` is not a valid name: use 1-64 letters, digits, `_`, `-` or `.`",
+                raw.name
+            ),
         ));
     }
     let base_url = parse_base_url(raw.base_url.as_deref().unwrap_or(THREATFOX_BASE_URL))
         .map_err(|m| ("base_url", m))?;
     let key_source = match (raw.api_key_env, raw.api_key_file) {
         (Some(_), Some(_)) => {
-            return Err(("api_key_env", "set api_key_env or api_key_file, not both".into()));
+            return Err((
+                "api_key_env",
+                "set api_key_env or api_key_file, not both".into(),
+            ));
         }
         (Some(var), None) if var.trim().is_empty() => {
             return Err(("api_key_env", "the variable name is empty".into()));
@@ -208,7 +222,8 @@ pub fn validate_instance(raw: InstanceSpec, folder: &Path) -> Result<InstanceCon
         (None, None) => {
             return Err((
                 "api_key_env",
-                "no API key source: set api_key_env = \"VARIABLE\" or api_key_file = \"path\"".into(),
+                "no API key source: set api_key_env = \"VARIABLE\" or api_key_file = \"path\""
+                    .into(),
             ));
         }
     };
@@ -220,7 +235,10 @@ pub fn validate_instance(raw: InstanceSpec, folder: &Path) -> Result<InstanceCon
     let enabled_kinds = match raw.enabled_kinds {
         None => None,
         Some(list) if list.is_empty() => {
-            return Err(("enabled_kinds", "the list is empty; omit it to enable every kind the plugin supports".into()));
+            return Err((
+                "enabled_kinds",
+                "the list is empty; omit it to enable every kind the plugin supports".into(),
+            ));
         }
         Some(list) => Some(
             list.iter()
@@ -232,11 +250,17 @@ pub fn validate_instance(raw: InstanceSpec, folder: &Path) -> Result<InstanceCon
     let quota = match raw.quota {
         None => None,
         Some(q) if q.units == 0 => {
-            return Err(("quota", "units must be at least 1; omit quota for unlimited".into()));
+            return Err((
+                "quota",
+                "units must be at least 1; omit quota for unlimited".into(),
+            ));
         }
         Some(q) => Some(Limit {
             units: q.units,
-            per: q.per.parse::<Period>().map_err(|e| ("quota", e.to_string()))?,
+            per: q
+                .per
+                .parse::<Period>()
+                .map_err(|e| ("quota", e.to_string()))?,
         }),
     };
     let plugin_sha256 = match raw.plugin_sha256 {
@@ -244,7 +268,10 @@ pub fn validate_instance(raw: InstanceSpec, folder: &Path) -> Result<InstanceCon
         Some(digest) => {
             let digest = digest.trim().to_ascii_lowercase();
             if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(("plugin_sha256", format!("`{digest}` is not a SHA-256 digest (64 hex digits)")));
+                return Err((
+                    "plugin_sha256",
+                    format!("`{digest}` is not a SHA-256 digest (64 hex digits)"),
+                ));
             }
             Some(digest)
         }
@@ -269,12 +296,22 @@ pub fn validate_instance(raw: InstanceSpec, folder: &Path) -> Result<InstanceCon
         enabled_kinds,
         limits: Limits {
             timeout,
-            max_memory_bytes: mib(raw.max_memory_mib, defaults.max_memory_bytes as u64, "max_memory_mib")? as usize,
-            max_response_bytes: mib(raw.max_response_mib, defaults.max_response_bytes, "max_response_mib")?,
+            max_memory_bytes: mib(
+                raw.max_memory_mib,
+                defaults.max_memory_bytes as u64,
+                "max_memory_mib",
+            )? as usize,
+            max_response_bytes: mib(
+                raw.max_response_mib,
+                defaults.max_response_bytes,
+                "max_response_mib",
+            )?,
         },
         quota,
         plugin_sha256,
-        cache_ttl_seconds: raw.cache_ttl_seconds.unwrap_or(crate::cache::DEFAULT_TTL_SECONDS),
+        cache_ttl_seconds: raw
+            .cache_ttl_seconds
+            .unwrap_or(crate::cache::DEFAULT_TTL_SECONDS),
         breaker: crate::breaker::BreakerSettings {
             failures: raw.breaker_failures.unwrap_or(5).max(1),
             cooldown_seconds: raw.breaker_cooldown_seconds.unwrap_or(60),
@@ -298,8 +335,9 @@ pub fn parse_base_url(text: &str) -> Result<Url, String> {
         ));
     }
     if url.fragment().is_some() {
-        return Err(format!("`{text}` has a #fragment, which a base URL cannot have"));
+        return Err(format!(
+            "`{text}` has a #fragment, which a base URL cannot have"
+        ));
     }
     Ok(url)
 }
-

@@ -3,9 +3,9 @@
 //! Every error names the file, the instance and the field, because the
 //! person reading it is editing that file.
 
+use serde::Deserialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use serde::Deserialize;
 
 /// The provider's production endpoint, used when an instance names none.
 pub const THREATFOX_BASE_URL: &str = "https://threatfox-api.abuse.ch/api/v1/";
@@ -100,9 +100,9 @@ impl Config {
                 .and_then(|v| v.as_str())
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("#{}", index + 1));
-            let raw: InstanceSpec = table
-                .try_into()
-                .map_err(|e: toml::de::Error| error(Some(&label), field_of(&e).as_deref(), toml_message(&e)))?;
+            let raw: InstanceSpec = table.try_into().map_err(|e: toml::de::Error| {
+                error(Some(&label), field_of(&e).as_deref(), toml_message(&e))
+            })?;
             let instance = validate_instance(raw, folder)
                 .map_err(|(field, message)| error(Some(&label), Some(field), message))?;
             if !seen.insert(instance.name.to_lowercase()) {
@@ -143,13 +143,17 @@ impl Config {
                 .join(", ")
         };
         match name.or(self.default_instance.as_deref()) {
-            Some(wanted) => self.instances.iter().find(|i| i.name == wanted).ok_or_else(|| {
-                format!(
-                    "{}: no instance is named `{wanted}` (known: {})",
-                    self.path.display(),
-                    names()
-                )
-            }),
+            Some(wanted) => self
+                .instances
+                .iter()
+                .find(|i| i.name == wanted)
+                .ok_or_else(|| {
+                    format!(
+                        "{}: no instance is named `{wanted}` (known: {})",
+                        self.path.display(),
+                        names()
+                    )
+                }),
             None if self.instances.len() == 1 => Ok(&self.instances[0]),
             None => Err(format!(
                 "{} defines several instances; choose one with --instance NAME or set default_instance (known: {})",
@@ -174,7 +178,10 @@ fn field_of(e: &toml::de::Error) -> Option<String> {
 
 mod instance;
 
-pub use instance::{InstanceConfig, InstanceSpec, KeySource, Limits, PluginSource, QuotaSpec, parse_base_url, validate_instance};
+pub use instance::{
+    InstanceConfig, InstanceSpec, KeySource, Limits, PluginSource, QuotaSpec, parse_base_url,
+    validate_instance,
+};
 
 #[cfg(test)]
 mod tests;

@@ -9,21 +9,31 @@ const MAX_FINDINGS: usize = 10_000;
 
 /// What a plugin returns is input from untrusted code: check it against the
 /// contract and return the parsed raw JSON.
-pub(super) fn check_enrichment(indicator: &Indicator, enrichment: &crate::bindings::Enrichment) -> Result<serde_json::Value, String> {
+pub(super) fn check_enrichment(
+    indicator: &Indicator,
+    enrichment: &crate::bindings::Enrichment,
+) -> Result<serde_json::Value, String> {
     if enrichment.raw_json.len() > MAX_RAW_JSON_BYTES {
         return Err(format!(
             "raw-json is {} bytes; at most {MAX_RAW_JSON_BYTES} are accepted",
             enrichment.raw_json.len()
         ));
     }
-    let raw = serde_json::from_str(&enrichment.raw_json).map_err(|e| format!("raw-json is not JSON ({e})"))?;
+    let raw = serde_json::from_str(&enrichment.raw_json)
+        .map_err(|e| format!("raw-json is not JSON ({e})"))?;
     if enrichment.findings.len() > MAX_FINDINGS {
-        return Err(format!("{} findings; at most {MAX_FINDINGS} are accepted", enrichment.findings.len()));
+        return Err(format!(
+            "{} findings; at most {MAX_FINDINGS} are accepted",
+            enrichment.findings.len()
+        ));
     }
     let value = indicator.value().to_lowercase();
     for f in &enrichment.findings {
         if f.confidence > 100 {
-            return Err(format!("finding {} has confidence {}, above 100", f.record_id, f.confidence));
+            return Err(format!(
+                "finding {} has confidence {}, above 100",
+                f.record_id, f.confidence
+            ));
         }
         let exact = matches!(f.relation, crate::bindings::Relation::Exact);
         if exact && !f.matched_ioc.to_lowercase().contains(&value) {
@@ -35,4 +45,3 @@ pub(super) fn check_enrichment(indicator: &Indicator, enrichment: &crate::bindin
     }
     Ok(raw)
 }
-

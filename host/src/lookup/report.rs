@@ -8,7 +8,11 @@ use crate::plugin::CallReport;
 
 /// The reason the host gave itself for the last request it refused.
 pub(super) fn last_denial(report: &CallReport) -> Option<String> {
-    report.requests.iter().rev().find_map(|r| r.denied_because.clone())
+    report
+        .requests
+        .iter()
+        .rev()
+        .find_map(|r| r.denied_because.clone())
 }
 
 /// A plugin only learns "denied"; the operator deserves the host's reason.
@@ -32,13 +36,19 @@ pub(super) fn sandbox_error(failure: &crate::plugin::SandboxFailure) -> LookupEr
 /// Outbound requests and tripped limits of one call, for the audit trail.
 pub(super) fn record_call(scope: &AuditScope, report: &CallReport) {
     for request in &report.requests {
-        scope.record("outbound-request", serde_json::to_value(request).unwrap_or_default());
+        scope.record(
+            "outbound-request",
+            serde_json::to_value(request).unwrap_or_default(),
+        );
         if let Some(limit) = &request.limit {
             scope.record("limit", json!({"limit": limit, "url": request.url}));
         }
     }
     if report.discarded_output > 0 {
-        scope.record("limit", json!({"limit": "output", "discarded_bytes": report.discarded_output}));
+        scope.record(
+            "limit",
+            json!({"limit": "output", "discarded_bytes": report.discarded_output}),
+        );
     }
     if let Err(failure) = &report.result {
         use crate::plugin::SandboxFailure;
@@ -47,7 +57,9 @@ pub(super) fn record_call(scope: &AuditScope, report: &CallReport) {
             SandboxFailure::MemoryLimit(_) => "memory",
             SandboxFailure::Trap(_) => "trap",
         };
-        scope.record("limit", json!({"limit": limit, "detail": failure.to_string()}));
+        scope.record(
+            "limit",
+            json!({"limit": limit, "detail": failure.to_string()}),
+        );
     }
 }
-

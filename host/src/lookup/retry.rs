@@ -20,7 +20,9 @@ pub(super) fn retry_wait(error: Option<&LookupError>, attempt: u32) -> Option<st
         }),
         // A refused certificate will not fix itself; a refused connection may.
         ErrorKind::UpstreamUnavailable if error.message.contains("TLS") => None,
-        ErrorKind::UpstreamUnavailable if error.http_status.is_none_or(|s| s >= 500) => Some(backoff()),
+        ErrorKind::UpstreamUnavailable if error.http_status.is_none_or(|s| s >= 500) => {
+            Some(backoff())
+        }
         _ => None,
     }
 }

@@ -45,11 +45,16 @@ pub async fn send(
     let uri = request.uri().clone();
     let use_tls = uri.scheme() == Some(&Scheme::HTTPS);
     let host = uri.host().ok_or(Error::HttpRequestUriInvalid)?;
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     let port = uri.port_u16().unwrap_or(if use_tls { 443 } else { 80 });
 
     let connect_budget = limits.connect_timeout.min(remaining(limits.deadline));
-    let tcp = match tokio::time::timeout(connect_budget, TcpStream::connect((host.as_str(), port))).await {
+    let tcp = match tokio::time::timeout(connect_budget, TcpStream::connect((host.as_str(), port)))
+        .await
+    {
         Err(_) => return Err(Error::ConnectionTimeout),
         Ok(Err(e)) => return Err(connect_error(e)),
         Ok(Ok(tcp)) => tcp,
@@ -77,7 +82,12 @@ pub async fn send(
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     *request.uri_mut() = path.parse().map_err(|_| Error::HttpRequestUriInvalid)?;
 
-    let response = match tokio::time::timeout(remaining(limits.deadline), sender.send_request(request)).await {
+    let response = match tokio::time::timeout(
+        remaining(limits.deadline),
+        sender.send_request(request),
+    )
+    .await
+    {
         Err(_) => {
             driver.abort();
             return Err(Error::ConnectionReadTimeout);
@@ -138,7 +148,10 @@ fn connect_error(e: std::io::Error) -> Error {
 }
 
 fn tls_error(e: std::io::Error) -> Error {
-    match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
         Some(rustls::Error::InvalidCertificate(_)) => Error::TlsCertificateError,
         Some(rustls::Error::AlertReceived(alert)) => Error::TlsAlertReceived {
             alert_id: Some(u8::from(*alert)),
@@ -162,7 +175,10 @@ impl Body for CappedBody {
     type Data = Bytes;
     type Error = Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         if self.deadline.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Some(Err(Error::HttpResponseTimeout)));
         }

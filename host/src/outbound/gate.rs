@@ -8,7 +8,8 @@ use http::{HeaderName, HeaderValue, Request};
 use tokio::time::Instant;
 use url::Url;
 use wasmtime_wasi_http::{
-    DEFAULT_FORBIDDEN_HEADERS, Error, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks,
+    DEFAULT_FORBIDDEN_HEADERS, Error, ForbiddenHeaderFilter, RequestOptions, WasiBody,
+    WasiHttpHooks,
 };
 
 use super::client::{self, SendLimits};
@@ -85,13 +86,21 @@ impl OutboundGate {
             return Err("the URL carries credentials".into());
         }
         let scheme = uri.scheme_str().unwrap_or("");
-        let host = uri.host().unwrap_or("").trim_start_matches('[').trim_end_matches(']');
+        let host = uri
+            .host()
+            .unwrap_or("")
+            .trim_start_matches('[')
+            .trim_end_matches(']');
         let port = uri.port_u16().or(match scheme {
             "https" => Some(443),
             "http" => Some(80),
             _ => None,
         });
-        let base_host = base.host_str().unwrap_or("").trim_start_matches('[').trim_end_matches(']');
+        let base_host = base
+            .host_str()
+            .unwrap_or("")
+            .trim_start_matches('[')
+            .trim_end_matches(']');
         let same_origin = scheme.eq_ignore_ascii_case(base.scheme())
             && host.eq_ignore_ascii_case(base_host)
             && port == base.port_or_known_default();
@@ -129,8 +138,14 @@ fn describe_uri(request: &Request<WasiBody>) -> String {
 
 impl WasiHttpHooks for OutboundGate {
     fn forbidden_header_filter(&mut self) -> ForbiddenHeaderFilter {
-        let auth = self.policy.credential.as_ref().map(|(name, _)| name.clone());
-        Arc::new(move |name| DEFAULT_FORBIDDEN_HEADERS.contains(name) || auth.as_ref() == Some(name))
+        let auth = self
+            .policy
+            .credential
+            .as_ref()
+            .map(|(name, _)| name.clone());
+        Arc::new(move |name| {
+            DEFAULT_FORBIDDEN_HEADERS.contains(name) || auth.as_ref() == Some(name)
+        })
     }
 
     fn send_request(
@@ -139,15 +154,25 @@ impl WasiHttpHooks for OutboundGate {
         options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> Box<
-        dyn Future<Output = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), Error>> + Send>), Error>>
-            + Send,
+        dyn Future<
+                Output = Result<
+                    (
+                        http::Response<WasiBody>,
+                        Box<dyn Future<Output = Result<(), Error>> + Send>,
+                    ),
+                    Error,
+                >,
+            > + Send,
     > {
         let method = request.method().to_string();
         let url = describe_uri(&request);
-        let admitted = self.admit(&request).and_then(|()| match &self.policy.before_send {
-            Some(hook) => hook().map_err(|e| format!("the quota ledger could not record the request: {e}")),
-            None => Ok(()),
-        });
+        let admitted = self
+            .admit(&request)
+            .and_then(|()| match &self.policy.before_send {
+                Some(hook) => hook()
+                    .map_err(|e| format!("the quota ledger could not record the request: {e}")),
+                None => Ok(()),
+            });
         if let Err(reason) = admitted {
             self.record(OutboundRecord {
                 method,
@@ -172,7 +197,8 @@ impl WasiHttpHooks for OutboundGate {
                 Err(_) => {
                     return Box::new(async {
                         Err(Error::InternalError(Some(
-                            "the instance's API key contains characters not allowed in a header".into(),
+                            "the instance's API key contains characters not allowed in a header"
+                                .into(),
                         )))
                     });
                 }
@@ -201,13 +227,21 @@ impl WasiHttpHooks for OutboundGate {
         let log = self.log.clone();
         let trip_log = self.log.clone();
         let on_size_limit: client::OnLimit = Arc::new(move || {
-            if let Some(entry) = trip_log.lock().expect("outbound log poisoned").get_mut(index) {
+            if let Some(entry) = trip_log
+                .lock()
+                .expect("outbound log poisoned")
+                .get_mut(index)
+            {
                 entry.limit = Some("response-size".into());
             }
         });
         let bytes_log = self.log.clone();
         let on_bytes: client::OnBytes = Arc::new(move |received| {
-            if let Some(entry) = bytes_log.lock().expect("outbound log poisoned").get_mut(index) {
+            if let Some(entry) = bytes_log
+                .lock()
+                .expect("outbound log poisoned")
+                .get_mut(index)
+            {
                 entry.bytes = received;
             }
         });

@@ -96,4 +96,3 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         self.0.supported_schemes()
     }
 }
-

@@ -14,15 +14,21 @@ use enrichbox_quota::{Clock, Ledger, ManualClock, SystemClock};
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let path = args.next().expect("usage: quota-crash-child LEDGER_PATH [FIXED_UNIX_TIME]");
+    let path = args
+        .next()
+        .expect("usage: quota-crash-child LEDGER_PATH [FIXED_UNIX_TIME]");
     let clock: Arc<dyn Clock> = match args.next() {
-        Some(t) => Arc::new(ManualClock::new(t.parse().expect("FIXED_UNIX_TIME is whole seconds"))),
+        Some(t) => Arc::new(ManualClock::new(
+            t.parse().expect("FIXED_UNIX_TIME is whole seconds"),
+        )),
         None => Arc::new(SystemClock),
     };
     let ledger = Ledger::open(path.as_ref(), clock).expect("open ledger");
     let mut stdout = std::io::stdout();
     for i in 0u64.. {
-        let reservation = ledger.reserve("crash", None, 1, Duration::from_secs(1)).expect("reserve");
+        let reservation = ledger
+            .reserve("crash", None, 1, Duration::from_secs(1))
+            .expect("reserve");
         // Every third lookup sends nothing; every other one is settled, so
         // the kill finds reservations in every state.
         if i % 3 != 2 {

@@ -41,7 +41,11 @@ async fn main() {
         key: "bench-key".into(),
     });
     let enricher = Arc::new(enricher(instance_for(&mock)).await);
-    println!("machine: {} cores; server: local mock on 127.0.0.1; {} iterations", cores(), args.iterations);
+    println!(
+        "machine: {} cores; server: local mock on 127.0.0.1; {} iterations",
+        cores(),
+        args.iterations
+    );
 
     // Warm both sides up.
     for _ in 0..5 {
@@ -60,13 +64,24 @@ async fn main() {
         ours.push(t.elapsed());
         assert!(outcome.error.is_none(), "{:?}", outcome.error);
     }
-    println!("\n{:34} {:>12} {:>12} {:>8}", "sequential latency", "enrichbox", "native", "ratio");
+    println!(
+        "\n{:34} {:>12} {:>12} {:>8}",
+        "sequential latency", "enrichbox", "native", "ratio"
+    );
     for (label, q) in [("median", 0.5), ("p99", 0.99)] {
         let (a, b) = (quantile(&mut ours, q), quantile(&mut theirs, q));
-        println!("{label:34} {:>12} {:>12} {:>8.2}", fmt(a), fmt(b), a.as_secs_f64() / b.as_secs_f64());
+        println!(
+            "{label:34} {:>12} {:>12} {:>8.2}",
+            fmt(a),
+            fmt(b),
+            a.as_secs_f64() / b.as_secs_f64()
+        );
     }
 
-    println!("\n{:34} {:>12} {:>12} {:>8}", "throughput (lookups/s)", "enrichbox", "native", "ratio");
+    println!(
+        "\n{:34} {:>12} {:>12} {:>8}",
+        "throughput (lookups/s)", "enrichbox", "native", "ratio"
+    );
     for concurrency in [1usize, 8, 32] {
         let ours = throughput(args.batch, concurrency, {
             let enricher = enricher.clone();
@@ -86,18 +101,29 @@ async fn main() {
             }
         })
         .await;
-        println!("{:34} {ours:>12.0} {theirs:>12.0} {:>8.2}", format!("concurrency {concurrency}"), ours / theirs);
+        println!(
+            "{:34} {ours:>12.0} {theirs:>12.0} {:>8.2}",
+            format!("concurrency {concurrency}"),
+            ours / theirs
+        );
     }
 
     let runtime = runtime();
-    let plugin = runtime.plugin(&enrichbox::PluginSource::Bundled("threatfox".into())).await.unwrap();
+    let plugin = runtime
+        .plugin(&enrichbox::PluginSource::Bundled("threatfox".into()))
+        .await
+        .unwrap();
     let mut costs = Vec::new();
     for _ in 0..args.iterations {
         let t = Instant::now();
         plugin.describe_in_fresh_sandbox(&runtime).await.unwrap();
         costs.push(t.elapsed());
     }
-    println!("\n{:34} {:>12}", "sandbox: new store + instantiate + describe (median)", fmt(quantile(&mut costs, 0.5)));
+    println!(
+        "\n{:34} {:>12}",
+        "sandbox: new store + instantiate + describe (median)",
+        fmt(quantile(&mut costs, 0.5))
+    );
 }
 
 /// The same request the plugin sends, with the same HTTP stack (hyper over
@@ -110,7 +136,9 @@ struct Native {
 impl Native {
     async fn lookup(&self) {
         let stream = tokio::net::TcpStream::connect(&self.addr).await.unwrap();
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
         tokio::spawn(connection);
         let body = serde_json::json!({"query": "search_ioc", "search_term": C2_IP}).to_string();
         let request = hyper::Request::post("/api/v1/")

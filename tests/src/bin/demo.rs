@@ -29,11 +29,19 @@ fn main() -> ExitCode {
         "203.0.113.7",
         "not_an_indicator!",
     ];
-    println!("A local ThreatFox-compatible server is running at {}.", mock.base_url());
+    println!(
+        "A local ThreatFox-compatible server is running at {}.",
+        mock.base_url()
+    );
     println!("enrichbox.toml for this demo:\n\n{}", indent(&config_text));
     println!("$ enrichbox init");
 
-    let mut args = vec!["enrichbox".to_string(), "--config".into(), config.display().to_string(), "lookup".into()];
+    let mut args = vec![
+        "enrichbox".to_string(),
+        "--config".into(),
+        config.display().to_string(),
+        "lookup".into(),
+    ];
     args.extend(indicators.iter().map(|s| s.to_string()));
     let db = dir.path().join("enrichbox.db").display().to_string();
     let runtime = tokio::runtime::Runtime::new().expect("async runtime");
@@ -43,7 +51,10 @@ fn main() -> ExitCode {
         eprintln!("error: {e:#}");
         return ExitCode::from(2);
     }
-    println!("\n$ enrichbox --config enrichbox.toml lookup {}\n", indicators.join(" "));
+    println!(
+        "\n$ enrichbox --config enrichbox.toml lookup {}\n",
+        indicators.join(" ")
+    );
     args.splice(1..1, ["--db".to_string(), db, "--as".into(), "demo".into()]);
     let cli = Cli::parse_from(args);
     let code = runtime.block_on(enrichbox::cli::run(cli));

@@ -19,7 +19,11 @@ struct Args {
 async fn main() {
     let args = Args::parse();
     let mock = MockThreatFox::start_on(&args.key, args.port);
-    println!("ThreatFox mock listening at {} (Auth-Key: {})", mock.base_url(), args.key);
+    println!(
+        "ThreatFox mock listening at {} (Auth-Key: {})",
+        mock.base_url(),
+        args.key
+    );
     println!("Press Ctrl-C to stop.");
     let _ = tokio::signal::ctrl_c().await;
     drop(mock);

@@ -10,8 +10,15 @@ pub fn answer(body: &[u8]) -> Value {
         return status("no_json", "Your request did not contain a valid JSON");
     };
     match request.get("query").and_then(Value::as_str) {
-        Some("search_ioc") => search_ioc(request.get("search_term").and_then(Value::as_str).unwrap_or("")),
-        Some("search_hash") => search_hash(request.get("hash").and_then(Value::as_str).unwrap_or("")),
+        Some("search_ioc") => search_ioc(
+            request
+                .get("search_term")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+        ),
+        Some("search_hash") => {
+            search_hash(request.get("hash").and_then(Value::as_str).unwrap_or(""))
+        }
         Some("types") => types(),
         _ => status("unknown_operation", "Unknown operation"),
     }
@@ -38,7 +45,13 @@ fn search_ioc(term: &str) -> Value {
     found(
         records()
             .into_iter()
-            .filter(|r| r["ioc"].as_str().unwrap_or("").to_lowercase().contains(&term))
+            .filter(|r| {
+                r["ioc"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_lowercase()
+                    .contains(&term)
+            })
             .collect(),
     )
 }
@@ -47,15 +60,23 @@ fn search_ioc(term: &str) -> Value {
 fn search_hash(hash: &str) -> Value {
     let hash = hash.trim().to_lowercase();
     if !(hash.len() == 32 || hash.len() == 64) || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return status("illegal_hash", "The hash you provided is not a valid MD5 or SHA256 hash");
+        return status(
+            "illegal_hash",
+            "The hash you provided is not a valid MD5 or SHA256 hash",
+        );
     }
     found(
         records()
             .into_iter()
             .filter(|r| {
-                r["malware_samples"].as_array().into_iter().flatten().any(|s| {
-                    s["md5_hash"].as_str() == Some(hash.as_str()) || s["sha256_hash"].as_str() == Some(hash.as_str())
-                })
+                r["malware_samples"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|s| {
+                        s["md5_hash"].as_str() == Some(hash.as_str())
+                            || s["sha256_hash"].as_str() == Some(hash.as_str())
+                    })
             })
             .collect(),
     )
@@ -80,13 +101,21 @@ mod tests {
         let answer = search_ioc(SHORT_IP);
         assert_eq!(answer["data"].as_array().unwrap().len(), 2, "{answer}");
         let answer = search_ioc(C2_DOMAIN);
-        assert!(answer["data"].as_array().unwrap().len() >= 3, "domain, subdomain and URL: {answer}");
+        assert!(
+            answer["data"].as_array().unwrap().len() >= 3,
+            "domain, subdomain and URL: {answer}"
+        );
     }
 
     #[test]
     fn search_hash_finds_linked_iocs() {
         let answer = search_hash(SAMPLE_MD5);
-        let ids: Vec<_> = answer["data"].as_array().unwrap().iter().map(|r| r["id"].clone()).collect();
+        let ids: Vec<_> = answer["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].clone())
+            .collect();
         assert_eq!(ids, [json!("1001"), json!("1004")]);
         assert_eq!(search_hash("abc")["query_status"], "illegal_hash");
         assert_eq!(search_hash(UNKNOWN_SHA256)["query_status"], "no_result");
@@ -95,6 +124,9 @@ mod tests {
     #[test]
     fn bad_requests_get_their_statuses() {
         assert_eq!(answer(b"not json")["query_status"], "no_json");
-        assert_eq!(answer(br#"{"query":"nope"}"#)["query_status"], "unknown_operation");
+        assert_eq!(
+            answer(br#"{"query":"nope"}"#)["query_status"],
+            "unknown_operation"
+        );
     }
 }

@@ -44,7 +44,9 @@ fn record(
     let (malware_id, printable, alias) = malware;
     let threat_desc = match threat_type {
         "botnet_cc" => "Indicator that identifies a botnet command&control server (C&C)",
-        "payload_delivery" => "Indicator that identifies a malware distribution server (payload delivery)",
+        "payload_delivery" => {
+            "Indicator that identifies a malware distribution server (payload delivery)"
+        }
         "payload" => "Indicator that identifies a malware sample (payload)",
         _ => "Other",
     };
@@ -77,24 +79,100 @@ fn record(
 
 /// Every record the mock serves.
 pub fn records() -> Vec<Value> {
-    let cobalt = ("win.cobalt_strike", "Cobalt Strike", Some("Agentemis,BEACON,CobaltStrike"));
+    let cobalt = (
+        "win.cobalt_strike",
+        "Cobalt Strike",
+        Some("Agentemis,BEACON,CobaltStrike"),
+    );
     let asyncrat = ("win.asyncrat", "AsyncRAT", None);
     vec![
-        record(1001, &format!("{C2_IP}:443"), "ip:port", "botnet_cc", cobalt, 100,
-            "2024-03-27 20:02:05 UTC", Some(vec!["c2", "CobaltStrike"]), sample()),
-        record(1002, &format!("{SHORT_IP}:8080"), "ip:port", "botnet_cc",
-            ("win.qakbot", "QakBot", Some("Pinkslipbot,Qbot")), 75, "2023-11-02 08:15:00 UTC", None, json!([])),
-        record(1003, &format!("[{C2_IPV6}]:443"), "ip:port", "botnet_cc",
-            ("win.sliver", "Sliver", None), 75, "2024-05-01 12:00:00 UTC", Some(vec!["sliver"]), json!([])),
-        record(1004, C2_DOMAIN, "domain", "botnet_cc", asyncrat, 100,
-            "2024-03-28 07:45:10 UTC", Some(vec!["AsyncRAT", "rat"]), sample()),
-        record(1005, C2_SUBDOMAIN, "domain", "payload_delivery", asyncrat, 50,
-            "2024-03-29 10:00:00 UTC", None, json!([])),
-        record(1006, PAYLOAD_URL, "url", "payload_delivery", ("win.emotet", "Emotet", Some("Geodo,Heodo")), 100,
-            "2024-02-14 09:30:00 UTC", Some(vec!["exe", "emotet"]), json!([])),
-        record(1007, SAMPLE_SHA256, "sha256_hash", "payload", asyncrat, 100,
-            "2024-03-27 19:58:11 UTC", Some(vec!["AsyncRAT"]), json!([])),
-        record(1008, LOW_CONFIDENCE_DOMAIN, "domain", "payload_delivery",
-            ("unknown", "Unknown malware", None), 25, "2024-06-01 00:00:00 UTC", None, json!([])),
+        record(
+            1001,
+            &format!("{C2_IP}:443"),
+            "ip:port",
+            "botnet_cc",
+            cobalt,
+            100,
+            "2024-03-27 20:02:05 UTC",
+            Some(vec!["c2", "CobaltStrike"]),
+            sample(),
+        ),
+        record(
+            1002,
+            &format!("{SHORT_IP}:8080"),
+            "ip:port",
+            "botnet_cc",
+            ("win.qakbot", "QakBot", Some("Pinkslipbot,Qbot")),
+            75,
+            "2023-11-02 08:15:00 UTC",
+            None,
+            json!([]),
+        ),
+        record(
+            1003,
+            &format!("[{C2_IPV6}]:443"),
+            "ip:port",
+            "botnet_cc",
+            ("win.sliver", "Sliver", None),
+            75,
+            "2024-05-01 12:00:00 UTC",
+            Some(vec!["sliver"]),
+            json!([]),
+        ),
+        record(
+            1004,
+            C2_DOMAIN,
+            "domain",
+            "botnet_cc",
+            asyncrat,
+            100,
+            "2024-03-28 07:45:10 UTC",
+            Some(vec!["AsyncRAT", "rat"]),
+            sample(),
+        ),
+        record(
+            1005,
+            C2_SUBDOMAIN,
+            "domain",
+            "payload_delivery",
+            asyncrat,
+            50,
+            "2024-03-29 10:00:00 UTC",
+            None,
+            json!([]),
+        ),
+        record(
+            1006,
+            PAYLOAD_URL,
+            "url",
+            "payload_delivery",
+            ("win.emotet", "Emotet", Some("Geodo,Heodo")),
+            100,
+            "2024-02-14 09:30:00 UTC",
+            Some(vec!["exe", "emotet"]),
+            json!([]),
+        ),
+        record(
+            1007,
+            SAMPLE_SHA256,
+            "sha256_hash",
+            "payload",
+            asyncrat,
+            100,
+            "2024-03-27 19:58:11 UTC",
+            Some(vec!["AsyncRAT"]),
+            json!([]),
+        ),
+        record(
+            1008,
+            LOW_CONFIDENCE_DOMAIN,
+            "domain",
+            "payload_delivery",
+            ("unknown", "Unknown malware", None),
+            25,
+            "2024-06-01 00:00:00 UTC",
+            None,
+            json!([]),
+        ),
     ]
 }

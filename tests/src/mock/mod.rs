@@ -103,8 +103,11 @@ impl MockThreatFox {
 
     fn spawn(api_key: &str, port: u16, tls: Option<TlsMaterial>) -> MockThreatFox {
         let shared = Shared::default();
-        let std_listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("cannot bind 127.0.0.1");
-        std_listener.set_nonblocking(true).expect("nonblocking listener");
+        let std_listener =
+            std::net::TcpListener::bind(("127.0.0.1", port)).expect("cannot bind 127.0.0.1");
+        std_listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
         let addr = std_listener.local_addr().expect("local address");
         let (stop, stopped) = oneshot::channel();
         let is_tls = tls.is_some();
@@ -218,7 +221,11 @@ async fn serve(listener: TcpListener, tls: Option<TlsMaterial>, key: String, sha
     }
 }
 
-async fn handle(request: Request<Incoming>, key: String, shared: Shared) -> Result<Response<Body>, Infallible> {
+async fn handle(
+    request: Request<Incoming>,
+    key: String,
+    shared: Shared,
+) -> Result<Response<Body>, Infallible> {
     let header = |name: &str| {
         request
             .headers()
@@ -230,7 +237,12 @@ async fn handle(request: Request<Incoming>, key: String, shared: Shared) -> Resu
     let content_type = header("content-type");
     let method = request.method().to_string();
     let path = request.uri().path().to_string();
-    let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     shared.received.lock().unwrap().push(Received {
         method: method.clone(),
         path: path.clone(),
@@ -239,7 +251,14 @@ async fn handle(request: Request<Incoming>, key: String, shared: Shared) -> Resu
         body: String::from_utf8_lossy(&body).into_owned(),
     });
     let queued = shared.failures.lock().unwrap().pop();
-    let behavior = queued.unwrap_or_else(|| shared.behavior.lock().unwrap().clone().unwrap_or(Behavior::Normal));
+    let behavior = queued.unwrap_or_else(|| {
+        shared
+            .behavior
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or(Behavior::Normal)
+    });
 
     if path != API_PATH {
         return Ok(text(StatusCode::NOT_FOUND, "Not Found"));
@@ -252,7 +271,12 @@ async fn handle(request: Request<Incoming>, key: String, shared: Shared) -> Resu
         return Ok(text(StatusCode::FORBIDDEN, &echoed));
     }
     match auth_key {
-        None => return Ok(text(StatusCode::UNAUTHORIZED, "Unauthorized: no Auth-Key header")),
+        None => {
+            return Ok(text(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized: no Auth-Key header",
+            ));
+        }
         Some(k) if k != key => return Ok(text(StatusCode::FORBIDDEN, "Forbidden")),
         Some(_) => {}
     }
@@ -265,7 +289,9 @@ async fn handle(request: Request<Incoming>, key: String, shared: Shared) -> Resu
         Behavior::RateLimited(retry_after) => {
             let mut response = text(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
             if let Some(value) = retry_after {
-                response.headers_mut().insert("retry-after", value.parse().expect("header value"));
+                response
+                    .headers_mut()
+                    .insert("retry-after", value.parse().expect("header value"));
             }
             response
         }
@@ -273,21 +299,25 @@ async fn handle(request: Request<Incoming>, key: String, shared: Shared) -> Resu
             tokio::time::sleep(delay).await;
             json(&api::answer(&body))
         }
-        Behavior::MalformedJson => text(StatusCode::OK, "{\"query_status\": \"ok\", \"data\": [ {\"id\": "),
+        Behavior::MalformedJson => text(
+            StatusCode::OK,
+            "{\"query_status\": \"ok\", \"data\": [ {\"id\": ",
+        ),
         Behavior::Oversized(size) => {
             let padding = "x".repeat(size.saturating_sub(60));
             json(&serde_json::json!({"query_status": "no_result", "data": padding}))
         }
         Behavior::OversizedChunked(size) => {
             let mut response = Response::new(BoxBody::new(Chunked { left: size }));
-            response
-                .headers_mut()
-                .insert("content-type", "application/json".parse().expect("header value"));
+            response.headers_mut().insert(
+                "content-type",
+                "application/json".parse().expect("header value"),
+            );
             response
         }
-        Behavior::QueryStatus(status) => {
-            json(&serde_json::json!({"query_status": status, "data": "The mock was told to say this"}))
-        }
+        Behavior::QueryStatus(status) => json(
+            &serde_json::json!({"query_status": status, "data": "The mock was told to say this"}),
+        ),
         Behavior::BrokenRecord => {
             let mut record = dataset::records().remove(0);
             record.as_object_mut().unwrap().remove("ioc");
@@ -306,15 +336,17 @@ fn text(status: StatusCode, body: &str) -> Response<Body> {
 
 fn json(value: &serde_json::Value) -> Response<Body> {
     let mut response = text(StatusCode::OK, &value.to_string());
-    response
-        .headers_mut()
-        .insert("content-type", "application/json".parse().expect("header value"));
+    response.headers_mut().insert(
+        "content-type",
+        "application/json".parse().expect("header value"),
+    );
     response
 }
 
 fn self_signed() -> TlsMaterial {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .expect("self-signed certificate");
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .expect("self-signed certificate");
     let cert = certified.cert.der().clone();
     let key = rustls::pki_types::PrivateKeyDer::try_from(certified.signing_key.serialize_der())
         .expect("private key");
@@ -348,6 +380,9 @@ impl hyper::body::Body for Chunked {
         }
         let n = self.left.min(64 * 1024);
         self.left -= n;
-        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(Bytes::from(vec![b' '; n])))))
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(Bytes::from(vec![
+            b' ';
+            n
+        ])))))
     }
 }

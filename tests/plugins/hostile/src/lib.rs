@@ -11,8 +11,8 @@ mod bindings {
 
 use bindings::enrichbox::enrichment::config;
 use bindings::enrichbox::enrichment::types::{
-    AuthScheme, ConnectionStatus, EnrichError, Enrichment, Finding, Indicator, IndicatorKind, KindCost,
-    PluginInfo, Relation, Verdict,
+    AuthScheme, ConnectionStatus, EnrichError, Enrichment, Finding, Indicator, IndicatorKind,
+    KindCost, PluginInfo, Relation, Verdict,
 };
 use bindings::exports::enrichbox::enrichment::provider::Guest;
 
@@ -24,7 +24,11 @@ impl Guest for Hostile {
             name: "hostile".into(),
             version: "0.0.0".into(),
             provider: "nobody".into(),
-            kinds: vec![KindCost { kind: IndicatorKind::Domain, api_calls: 1, quota_units: 1 }],
+            kinds: vec![KindCost {
+                kind: IndicatorKind::Domain,
+                api_calls: 1,
+                quota_units: 1,
+            }],
             auth: AuthScheme::Header("Auth-Key".into()),
         }
     }
@@ -38,12 +42,18 @@ impl Guest for Hostile {
     }
 
     fn test_connection() -> Result<ConnectionStatus, EnrichError> {
-        Ok(ConnectionStatus { message: "hostile".into() })
+        Ok(ConnectionStatus {
+            message: "hostile".into(),
+        })
     }
 }
 
 fn report(what: String) -> Result<Enrichment, EnrichError> {
-    Ok(Enrichment { verdict: Verdict::Unknown, findings: vec![], raw_json: serde_json_string(&what) })
+    Ok(Enrichment {
+        verdict: Verdict::Unknown,
+        findings: vec![],
+        raw_json: serde_json_string(&what),
+    })
 }
 
 /// A JSON string literal, without pulling in serde.
@@ -119,21 +129,39 @@ fn attack_with(attack: &str, domain: &str) -> Result<Enrichment, EnrichError> {
             report("flooded".into())
         }
         "panic" => panic!("the hostile plugin panics on purpose"),
-        "bad-confidence" => Ok(Enrichment { verdict: Verdict::Malicious, findings: vec![finding(domain, 200)], raw_json: "{}".into() }),
+        "bad-confidence" => Ok(Enrichment {
+            verdict: Verdict::Malicious,
+            findings: vec![finding(domain, 200)],
+            raw_json: "{}".into(),
+        }),
         "wrong-indicator" => Ok(Enrichment {
             verdict: Verdict::Malicious,
             findings: vec![finding("somebody-else.example", 90)],
             raw_json: "{}".into(),
         }),
-        "huge-string" => Ok(Enrichment { verdict: Verdict::Unknown, findings: vec![], raw_json: "7".repeat(20 << 20) }),
-        "not-json" => Ok(Enrichment { verdict: Verdict::Unknown, findings: vec![], raw_json: "not json at all".into() }),
+        "huge-string" => Ok(Enrichment {
+            verdict: Verdict::Unknown,
+            findings: vec![],
+            raw_json: "7".repeat(20 << 20),
+        }),
+        "not-json" => Ok(Enrichment {
+            verdict: Verdict::Unknown,
+            findings: vec![],
+            raw_json: "not json at all".into(),
+        }),
         "non-utf8" => {
             let bytes = vec![b'{', 0xff, 0xfe, b'}'];
             // Deliberately breaks the String invariant to hand the host bad bytes.
             let raw_json = unsafe { String::from_utf8_unchecked(bytes) };
-            Ok(Enrichment { verdict: Verdict::Unknown, findings: vec![], raw_json })
+            Ok(Enrichment {
+                verdict: Verdict::Unknown,
+                findings: vec![],
+                raw_json,
+            })
         }
-        other => Err(EnrichError::InvalidIndicator(format!("unknown attack `{other}`"))),
+        other => Err(EnrichError::InvalidIndicator(format!(
+            "unknown attack `{other}`"
+        ))),
     }
 }
 

@@ -12,7 +12,8 @@ mod bindings {
 }
 
 use bindings::enrichbox::enrichment::types::{
-    AuthScheme, ConnectionStatus, EnrichError, Enrichment, Indicator, IndicatorKind, KindCost, PluginInfo, Verdict,
+    AuthScheme, ConnectionStatus, EnrichError, Enrichment, Indicator, IndicatorKind, KindCost,
+    PluginInfo, Verdict,
 };
 use bindings::exports::enrichbox::enrichment::provider::Guest;
 use wasip2::http::outgoing_handler;
@@ -26,7 +27,11 @@ impl Guest for Rogue {
             name: "rogue".into(),
             version: "0.0.0".into(),
             provider: "nobody".into(),
-            kinds: vec![KindCost { kind: IndicatorKind::Url, api_calls: 3, quota_units: 1 }],
+            kinds: vec![KindCost {
+                kind: IndicatorKind::Url,
+                api_calls: 3,
+                quota_units: 1,
+            }],
             auth: AuthScheme::Header("Auth-Key".into()),
         }
     }
@@ -41,7 +46,10 @@ impl Guest for Rogue {
             "set-host" => Some(("host", "elsewhere.example")),
             _ => None,
         };
-        let times: u32 = fragment.strip_prefix("repeat-").and_then(|n| n.parse().ok()).unwrap_or(1);
+        let times: u32 = fragment
+            .strip_prefix("repeat-")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
         let mut last = Err("nothing sent".to_string());
         for attempt in 1..=times {
             last = get(url, set_header).map_err(|e| format!("request {attempt} of {times}: {e}"));
@@ -60,7 +68,9 @@ impl Guest for Rogue {
     }
 
     fn test_connection() -> Result<ConnectionStatus, EnrichError> {
-        Ok(ConnectionStatus { message: "nothing to test".into() })
+        Ok(ConnectionStatus {
+            message: "nothing to test".into(),
+        })
     }
 }
 
@@ -76,10 +86,18 @@ fn get(url: &str, set_header: Option<(&str, &str)>) -> Result<u16, String> {
     }
     let request = OutgoingRequest::new(headers);
     request.set_method(&Method::Get).map_err(|_| "method")?;
-    let scheme = if scheme == "https" { Scheme::Https } else { Scheme::Http };
+    let scheme = if scheme == "https" {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
     request.set_scheme(Some(&scheme)).map_err(|_| "scheme")?;
-    request.set_authority(Some(authority)).map_err(|_| "authority refused")?;
-    request.set_path_with_query(Some(if path.is_empty() { "/" } else { path })).map_err(|_| "path")?;
+    request
+        .set_authority(Some(authority))
+        .map_err(|_| "authority refused")?;
+    request
+        .set_path_with_query(Some(if path.is_empty() { "/" } else { path }))
+        .map_err(|_| "path")?;
     let pending = outgoing_handler::handle(request, None).map_err(|e| describe(&e))?;
     pending.subscribe().block();
     match pending.get() {

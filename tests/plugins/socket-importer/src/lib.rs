@@ -9,7 +9,8 @@ mod bindings {
 }
 
 use bindings::enrichbox::enrichment::types::{
-    AuthScheme, ConnectionStatus, EnrichError, Enrichment, Indicator, IndicatorKind, KindCost, PluginInfo,
+    AuthScheme, ConnectionStatus, EnrichError, Enrichment, Indicator, IndicatorKind, KindCost,
+    PluginInfo,
 };
 use bindings::exports::enrichbox::enrichment::provider::Guest;
 
@@ -21,7 +22,11 @@ impl Guest for SocketImporter {
             name: "socket-importer".into(),
             version: "0.0.0".into(),
             provider: "nobody".into(),
-            kinds: vec![KindCost { kind: IndicatorKind::Ip, api_calls: 1, quota_units: 1 }],
+            kinds: vec![KindCost {
+                kind: IndicatorKind::Ip,
+                api_calls: 1,
+                quota_units: 1,
+            }],
             auth: AuthScheme::None,
         }
     }
@@ -36,7 +41,9 @@ impl Guest for SocketImporter {
     }
 
     fn test_connection() -> Result<ConnectionStatus, EnrichError> {
-        Ok(ConnectionStatus { message: String::new() })
+        Ok(ConnectionStatus {
+            message: String::new(),
+        })
     }
 }
 
