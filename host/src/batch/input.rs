@@ -23,6 +23,19 @@ pub struct Item {
     pub index: usize,
     pub line: usize,
     pub indicator: Indicator,
+    /// What the input said about the indicator, for policy conditions.
+    pub context: ItemContext,
+}
+
+/// Facts about an indicator carried in the input (a CSV column, an NDJSON
+/// field, a STIX object's properties), which policies can match on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemContext {
+    /// The feed or system the indicator came from.
+    pub source: Option<String>,
+    pub tags: Vec<String>,
+    /// 0 to 100.
+    pub confidence: Option<u8>,
 }
 
 /// A line that was skipped, and why.
@@ -67,7 +80,7 @@ pub fn detect_format(name: Option<&str>, text: &str) -> InputFormat {
 pub fn parse(text: &str, format: InputFormat, column: Option<&str>) -> Result<Parsed, String> {
     let mut parsed = Parsed::default();
     let mut seen = HashSet::new();
-    let mut add = |parsed: &mut Parsed, line: usize, raw: &str| match detect(raw) {
+    let mut add_with = |parsed: &mut Parsed, line: usize, raw: &str, context: ItemContext| match detect(raw) {
         Ok(indicator) => {
             if seen.insert(indicator.clone()) {
                 let index = parsed.items.len();
@@ -75,6 +88,7 @@ pub fn parse(text: &str, format: InputFormat, column: Option<&str>) -> Result<Pa
                     index,
                     line,
                     indicator,
+                    context,
                 });
             } else {
                 parsed.duplicates += 1;
@@ -85,6 +99,9 @@ pub fn parse(text: &str, format: InputFormat, column: Option<&str>) -> Result<Pa
             text: enrichbox_indicator::shorten(raw.trim()),
             reason: e.to_string(),
         }),
+    };
+    let mut add = |parsed: &mut Parsed, line: usize, raw: &str| {
+        add_with(parsed, line, raw, ItemContext::default())
     };
     match format {
         InputFormat::Text => {
