@@ -16,6 +16,7 @@ pub mod cache;
 mod capabilities;
 pub mod cli;
 mod clock;
+pub mod compiled;
 pub mod config;
 mod convert;
 pub mod inspect;
@@ -37,7 +38,7 @@ pub use lookup::{ConnectionReport, Enricher, InstanceError};
 pub use outbound::OutboundRecord;
 pub use outcome::{ErrorKind, FindingOut, LookupError, LookupOutcome};
 pub use plugin::{Description, KindCost, LoadError, Plugin};
-pub use runtime::Runtime;
+pub use runtime::{Allocator, Runtime, RuntimeOptions};
 
 /// The contract version this host implements.
 pub const CONTRACT: &str = "enrichbox:enrichment@0.1.0";

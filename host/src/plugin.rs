@@ -13,6 +13,7 @@ use crate::bindings::{
     AuthScheme, ConnectionStatus, EnrichError, Enrichment, Indicator, PluginInfo, ProviderPluginPre,
 };
 use crate::capabilities::{CappedOutput, Grant, LogLine};
+use crate::compiled::CacheUse;
 use crate::config::{Limits, PluginSource};
 use crate::convert::kind_from_wit;
 use crate::outbound::{GatePolicy, OutboundGate, OutboundRecord};
@@ -54,6 +55,9 @@ pub struct Plugin {
     pub source: String,
     pub sha256: String,
     pub size: usize,
+    /// How the compiled-component cache served this load; `None` when the
+    /// runtime has no cache.
+    pub cache: Option<CacheUse>,
     pub description: Description,
     pre: ProviderPluginPre<HostState>,
 }
@@ -164,10 +168,23 @@ impl Plugin {
         source: &str,
         bytes: &[u8],
     ) -> Result<Plugin, LoadError> {
-        let component = Component::new(&runtime.engine, bytes).map_err(|e| LoadError::Compile {
+        let sha256 = sha256_hex(bytes);
+        let compile_failed = |e: wasmtime::Error| LoadError::Compile {
             plugin: source.to_string(),
             message: format!("{e:#}"),
-        })?;
+        };
+        let (component, cache) = match &runtime.compiled {
+            Some(cache) => {
+                let (component, used) = cache
+                    .load_or_compile(&runtime.engine, bytes, &sha256)
+                    .map_err(compile_failed)?;
+                (component, Some(used))
+            }
+            None => (
+                Component::new(&runtime.engine, bytes).map_err(compile_failed)?,
+                None,
+            ),
+        };
         let instance_pre =
             runtime
                 .linker
@@ -182,8 +199,9 @@ impl Plugin {
         })?;
         let mut plugin = Plugin {
             source: source.to_string(),
-            sha256: sha256_hex(bytes),
+            sha256,
             size: bytes.len(),
+            cache,
             description: Description {
                 name: String::new(),
                 version: String::new(),
@@ -220,9 +238,15 @@ impl Plugin {
 
     /// Runs `call` in a fresh store built from `spec`.
     pub(crate) async fn call(&self, runtime: &Runtime, spec: CallSpec, call: Call) -> CallReport {
+        let _slot = runtime.sandbox_slot().await;
         let requests = Arc::new(Mutex::new(Vec::new()));
         let output = CappedOutput::new(MAX_OUTPUT_BYTES);
-        let gate = OutboundGate::new(spec.policy, runtime.tls.clone(), requests.clone());
+        let gate = OutboundGate::new(
+            spec.policy,
+            runtime.tls.clone(),
+            runtime.pool.clone(),
+            requests.clone(),
+        );
         let mut state = HostState::new(
             spec.instance,
             spec.grant,

@@ -2,6 +2,7 @@
 //! and the epoch clock that lets the host interrupt guest code.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -9,40 +10,139 @@ use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, Store};
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 use crate::bindings::ProviderPlugin;
+use crate::compiled::CompiledCache;
 use crate::config::PluginSource;
-use crate::outbound::TlsConfigs;
+use crate::outbound::{ConnectionPool, PoolStats, TlsConfigs};
 use crate::plugin::{LoadError, Plugin};
 use crate::state::HostState;
 
 /// How often the epoch advances; deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// What a runtime is sized for. The defaults suit the command line.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// Lookups expected in flight at once; sizes the instance pool.
+    pub concurrency: usize,
+    /// The most linear memory any instance lets its plugin grow to.
+    pub max_memory_bytes: usize,
+    /// Where compiled components are kept between processes; `None`
+    /// compiles every time.
+    pub compiled_cache: Option<PathBuf>,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions {
+            concurrency: 8,
+            max_memory_bytes: crate::config::Limits::default().max_memory_bytes,
+            compiled_cache: None,
+        }
+    }
+}
+
 /// One per process (or per embedding host): compiling and linking are the
 /// expensive parts, and both are shared by every instance and lookup.
 pub struct Runtime {
     pub(crate) engine: Engine,
+    allocator: Allocator,
+    /// One permit per pooled sandbox, so a burst waits for a slot instead
+    /// of failing to instantiate. `None` with on-demand allocation.
+    slots: Option<Arc<Semaphore>>,
+    max_memory_bytes: usize,
+    pub(crate) compiled: Option<CompiledCache>,
+    notices: Vec<String>,
     pub(crate) linker: Linker<HostState>,
     pub(crate) tls: TlsConfigs,
+    /// Outbound connections kept alive between lookups, per origin.
+    pub(crate) pool: ConnectionPool,
     ticker: Arc<AtomicBool>,
     /// Compiled plugins by source, so instances sharing one compile it once.
     plugins: tokio::sync::Mutex<HashMap<String, Arc<Plugin>>>,
 }
 
+/// How sandboxes get their memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Allocator {
+    /// Slots reserved up front and reused: instantiation maps nothing.
+    Pooling { slots: u32 },
+    /// Memory mapped per instantiation; `reason` says why not pooling.
+    OnDemand { reason: String },
+}
+
+impl std::fmt::Display for Allocator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Allocator::Pooling { slots } => write!(f, "pooling ({slots} sandboxes)"),
+            Allocator::OnDemand { reason } => write!(f, "on demand ({reason})"),
+        }
+    }
+}
+
+/// Sandboxes beyond the expected concurrency: `describe` at load time,
+/// connection tests and embedders' own calls.
+const SPARE_SLOTS: usize = 4;
+/// Core instances, memories and tables a provider component may have; a
+/// Rust component uses a handful of each.
+const CORE_INSTANCES_PER_SANDBOX: u32 = 32;
+const MEMORIES_PER_SANDBOX: u32 = 4;
+const TABLES_PER_SANDBOX: u32 = 16;
+
 impl Runtime {
     pub fn new() -> wasmtime::Result<Self> {
-        let mut config = wasmtime::Config::new();
-        config.wasm_component_model(true);
-        config.epoch_interruption(true);
-        let engine = Engine::new(&config)?;
+        Self::with_options(RuntimeOptions::default())
+    }
+
+    /// A runtime with a pooling allocator sized from `options`, or, where
+    /// the pool's address space cannot be reserved, on-demand allocation
+    /// (said in [`Runtime::notices`]).
+    pub fn with_options(options: RuntimeOptions) -> wasmtime::Result<Self> {
+        let slots = options.concurrency.max(1).saturating_add(SPARE_SLOTS);
+        let slots = u32::try_from(slots).unwrap_or(u32::MAX);
+        let mut notices = Vec::new();
+        let (engine, allocator) =
+            match Engine::new(&engine_config(Some((slots, options.max_memory_bytes)))) {
+                Ok(engine) => (engine, Allocator::Pooling { slots }),
+                Err(e) => {
+                    let reason = format!("the pool for {slots} sandboxes could not be reserved: {e:#}");
+                    notices.push(format!(
+                        "falling back to on-demand sandbox allocation: {reason}"
+                    ));
+                    let engine = Engine::new(&engine_config(None))?;
+                    (engine, Allocator::OnDemand { reason })
+                }
+            };
         let mut linker = Linker::new(&engine);
         link_granted_interfaces(&mut linker)?;
         ProviderPlugin::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state)?;
+        let compiled = match &options.compiled_cache {
+            None => None,
+            Some(dir) => match CompiledCache::open(dir) {
+                Ok(cache) => Some(cache),
+                Err(e) => {
+                    notices.push(format!("compiling without a cache: {e}"));
+                    None
+                }
+            },
+        };
+        let semaphore = match allocator {
+            Allocator::Pooling { slots } => Some(Arc::new(Semaphore::new(slots as usize))),
+            Allocator::OnDemand { .. } => None,
+        };
         Ok(Runtime {
             ticker: start_epoch_ticker(&engine),
+            allocator,
+            slots: semaphore,
+            max_memory_bytes: options.max_memory_bytes,
+            compiled,
+            notices,
             engine,
             linker,
             tls: TlsConfigs::new(),
+            pool: ConnectionPool::new(),
             plugins: Default::default(),
         })
     }
@@ -62,8 +162,35 @@ impl Runtime {
         Ok(plugin)
     }
 
+    /// Connections opened and reused by every lookup of this runtime.
+    pub fn connection_stats(&self) -> PoolStats {
+        self.pool.stats()
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    pub fn allocator(&self) -> &Allocator {
+        &self.allocator
+    }
+
+    /// Things the operator should know about how this runtime was set up
+    /// (a fallback taken, a cache not used). The command line prints them.
+    pub fn notices(&self) -> &[String] {
+        &self.notices
+    }
+
+    /// The most memory a sandbox of this runtime can be given.
+    pub fn max_memory_bytes(&self) -> usize {
+        self.max_memory_bytes
+    }
+
+    /// Waits for a free sandbox slot; the slot is held until the permit
+    /// is dropped.
+    pub(crate) async fn sandbox_slot(&self) -> Option<OwnedSemaphorePermit> {
+        let slots = self.slots.as_ref()?;
+        slots.clone().acquire_owned().await.ok()
     }
 
     /// A store for one call, interrupted after `timeout`.
@@ -81,6 +208,28 @@ impl Drop for Runtime {
     fn drop(&mut self) {
         self.ticker.store(true, Ordering::Relaxed);
     }
+}
+
+/// The engine's settings; `pool` is (sandboxes, memory per sandbox).
+fn engine_config(pool: Option<(u32, usize)>) -> wasmtime::Config {
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    if let Some((slots, max_memory)) = pool {
+        let mut pooling = wasmtime::PoolingAllocationConfig::new();
+        pooling
+            .total_component_instances(slots)
+            .total_core_instances(slots.saturating_mul(CORE_INSTANCES_PER_SANDBOX))
+            .max_core_instances_per_component(CORE_INSTANCES_PER_SANDBOX)
+            .total_memories(slots.saturating_mul(MEMORIES_PER_SANDBOX))
+            .max_memories_per_component(MEMORIES_PER_SANDBOX)
+            .total_tables(slots.saturating_mul(TABLES_PER_SANDBOX))
+            .max_tables_per_component(TABLES_PER_SANDBOX)
+            .total_stacks(slots)
+            .max_memory_size(max_memory);
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
+    }
+    config
 }
 
 fn start_epoch_ticker(engine: &Engine) -> Arc<AtomicBool> {

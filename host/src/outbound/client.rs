@@ -1,5 +1,6 @@
-//! Sends one already-approved request: TCP, optional TLS, HTTP/1.1, with
-//! every wait bounded by the lookup's deadline and the body by a byte cap.
+//! Sends one already-approved request over a pooled or new connection (TCP,
+//! optional TLS, HTTP/1.1), with every wait bounded by the lookup's deadline
+//! and the body by a byte cap.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -11,12 +12,15 @@ use http::uri::Scheme;
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
+use hyper::client::conn::http1::SendRequest;
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, WasiBody};
+
+use super::pool::{ConnectionPool, PoolKey};
 
 /// Bounds for one request.
 #[derive(Clone, Copy, Debug)]
@@ -35,64 +39,63 @@ pub type OnLimit = Arc<dyn Fn() + Send + Sync>;
 /// Called with the body bytes received so far, for the audit record.
 pub type OnBytes = Arc<dyn Fn(u64) + Send + Sync>;
 
+/// Where a request goes and how: the host's connection pool and the TLS
+/// settings of the instance making it.
+#[derive(Clone)]
+pub struct Route {
+    pub pool: ConnectionPool,
+    pub tls: Arc<ClientConfig>,
+    pub verify_ssl: bool,
+}
+
 pub async fn send(
     mut request: Request<WasiBody>,
-    tls: Arc<ClientConfig>,
+    route: Route,
     limits: SendLimits,
     on_limit: OnLimit,
     on_bytes: OnBytes,
 ) -> Result<(Response<WasiBody>, IoFuture), Error> {
     let uri = request.uri().clone();
-    let use_tls = uri.scheme() == Some(&Scheme::HTTPS);
+    let https = uri.scheme() == Some(&Scheme::HTTPS);
     let host = uri.host().ok_or(Error::HttpRequestUriInvalid)?;
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let port = uri.port_u16().unwrap_or(if use_tls { 443 } else { 80 });
-
-    let connect_budget = limits.connect_timeout.min(remaining(limits.deadline));
-    let tcp = match tokio::time::timeout(connect_budget, TcpStream::connect((host.as_str(), port)))
-        .await
-    {
-        Err(_) => return Err(Error::ConnectionTimeout),
-        Ok(Err(e)) => return Err(connect_error(e)),
-        Ok(Ok(tcp)) => tcp,
+    let key = PoolKey {
+        https,
+        host: host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+        port: uri.port_u16().unwrap_or(if https { 443 } else { 80 }),
+        verify_ssl: route.verify_ssl,
     };
-
-    let io: Box<dyn IoStream> = if use_tls {
-        let name = match host.parse::<std::net::IpAddr>() {
-            Ok(ip) => ServerName::from(ip),
-            Err(_) => ServerName::try_from(host.clone())?,
-        };
-        let handshake = tokio_rustls::TlsConnector::from(tls).connect(name, tcp);
-        match tokio::time::timeout(remaining(limits.deadline), handshake).await {
-            Err(_) => return Err(Error::ConnectionTimeout),
-            Ok(Err(e)) => return Err(tls_error(e)),
-            Ok(Ok(stream)) => Box::new(stream),
-        }
-    } else {
-        Box::new(tcp)
-    };
-
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
-    let driver = tokio::spawn(connection);
-
     // The request line carries only the path: the authority went into `Host`.
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     *request.uri_mut() = path.parse().map_err(|_| Error::HttpRequestUriInvalid)?;
 
-    let response = match tokio::time::timeout(
-        remaining(limits.deadline),
-        sender.send_request(request),
-    )
-    .await
-    {
-        Err(_) => {
-            driver.abort();
-            return Err(Error::ConnectionReadTimeout);
+    let (sender, response) = loop {
+        let (mut sender, reused) = match ready_idle(&route.pool, &key, limits.deadline).await {
+            Some(sender) => (sender, true),
+            None => (open(&key, &route, limits).await?, false),
+        };
+        match tokio::time::timeout(
+            remaining(limits.deadline),
+            sender.try_send_request(request),
+        )
+        .await
+        {
+            Err(_) => return Err(Error::ConnectionReadTimeout),
+            Ok(Ok(response)) => {
+                if reused {
+                    route.pool.note_reused();
+                }
+                break (sender, response);
+            }
+            Ok(Err(mut failed)) => match failed.take_message() {
+                // The server closed an idle connection under us before the
+                // request left: nothing was sent, so another one may carry it.
+                Some(unsent) if reused => request = unsent,
+                _ => return Err(Error::from(failed.into_error())),
+            },
         }
-        Ok(result) => result?,
     };
 
     let declared = response
@@ -102,9 +105,18 @@ pub async fn send(
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limits.max_response_bytes) {
         on_limit();
-        driver.abort();
         return Err(Error::HttpResponseBodySize(Some(limits.max_response_bytes)));
     }
+    let closing = response
+        .headers()
+        .get(http::header::CONNECTION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+    let release = (!closing).then(|| Release {
+        pool: route.pool.clone(),
+        key,
+        sender,
+    });
 
     let response = response.map(|incoming| {
         CappedBody {
@@ -114,16 +126,79 @@ pub async fn send(
             deadline: Box::pin(tokio::time::sleep_until(limits.deadline)),
             on_limit,
             on_bytes,
+            release,
         }
         .boxed_unsync()
     });
-    let io: IoFuture = Box::new(async move {
-        match driver.await {
-            Ok(result) => result.map_err(Error::from),
-            Err(_) => Ok(()),
-        }
-    });
+    // The connection is driven by its own task and may outlive this
+    // request in the pool, so there is nothing for the caller to await.
+    let io: IoFuture = Box::new(async { Ok(()) });
     Ok((response, io))
+}
+
+/// A pooled connection ready for a new request, if one is.
+async fn ready_idle(
+    pool: &ConnectionPool,
+    key: &PoolKey,
+    deadline: Instant,
+) -> Option<SendRequest<WasiBody>> {
+    // An idle connection is ready at once or never; don't wait long on one.
+    const READY_WAIT: Duration = Duration::from_millis(50);
+    while let Some(mut sender) = pool.checkout(key) {
+        let wait = READY_WAIT.min(remaining(deadline));
+        if let Ok(Ok(())) = tokio::time::timeout(wait, sender.ready()).await {
+            return Some(sender);
+        }
+    }
+    None
+}
+
+/// A new connection to `key`'s origin: TCP, then TLS when the scheme says.
+async fn open(
+    key: &PoolKey,
+    route: &Route,
+    limits: SendLimits,
+) -> Result<SendRequest<WasiBody>, Error> {
+    let connect_budget = limits.connect_timeout.min(remaining(limits.deadline));
+    let tcp = match tokio::time::timeout(
+        connect_budget,
+        TcpStream::connect((key.host.as_str(), key.port)),
+    )
+    .await
+    {
+        Err(_) => return Err(Error::ConnectionTimeout),
+        Ok(Err(e)) => return Err(connect_error(e)),
+        Ok(Ok(tcp)) => tcp,
+    };
+    let _ = tcp.set_nodelay(true);
+
+    let io: Box<dyn IoStream> = if key.https {
+        let name = match key.host.parse::<std::net::IpAddr>() {
+            Ok(ip) => ServerName::from(ip),
+            Err(_) => ServerName::try_from(key.host.clone())?,
+        };
+        let handshake = tokio_rustls::TlsConnector::from(route.tls.clone()).connect(name, tcp);
+        match tokio::time::timeout(remaining(limits.deadline), handshake).await {
+            Err(_) => return Err(Error::ConnectionTimeout),
+            Ok(Err(e)) => return Err(tls_error(e)),
+            Ok(Ok(stream)) => Box::new(stream),
+        }
+    } else {
+        Box::new(tcp)
+    };
+
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+    tokio::spawn(connection);
+    route.pool.note_opened();
+    Ok(sender)
+}
+
+/// Hands the connection back to the pool once its response has been read
+/// to the end; a response abandoned half-way takes its connection with it.
+struct Release {
+    pool: ConnectionPool,
+    key: PoolKey,
+    sender: SendRequest<WasiBody>,
 }
 
 trait IoStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
@@ -169,6 +244,15 @@ struct CappedBody {
     deadline: Pin<Box<Sleep>>,
     on_limit: OnLimit,
     on_bytes: OnBytes,
+    release: Option<Release>,
+}
+
+impl CappedBody {
+    fn release(&mut self) {
+        if let Some(release) = self.release.take() {
+            release.pool.checkin(release.key, release.sender);
+        }
+    }
 }
 
 impl Body for CappedBody {
@@ -189,13 +273,23 @@ impl Body for CappedBody {
                     (self.on_bytes)(self.received);
                     if self.received > self.max {
                         (self.on_limit)();
+                        self.release = None;
                         return Poll::Ready(Some(Err(Error::HttpResponseBodySize(Some(self.max)))));
                     }
                 }
+                if self.inner.is_end_stream() {
+                    self.release();
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Error::from(e)))),
-            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(Some(Err(e))) => {
+                self.release = None;
+                Poll::Ready(Some(Err(Error::from(e))))
+            }
+            Poll::Ready(None) => {
+                self.release();
+                Poll::Ready(None)
+            }
             Poll::Pending => Poll::Pending,
         }
     }

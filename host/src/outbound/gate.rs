@@ -13,6 +13,7 @@ use wasmtime_wasi_http::{
 };
 
 use super::client::{self, SendLimits};
+use super::pool::ConnectionPool;
 use super::tls::TlsConfigs;
 use crate::secret::Secret;
 
@@ -58,6 +59,7 @@ pub type BeforeSend = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 pub struct OutboundGate {
     policy: GatePolicy,
     tls: TlsConfigs,
+    pool: ConnectionPool,
     sent: u32,
     log: OutboundLog,
 }
@@ -67,10 +69,16 @@ pub struct OutboundGate {
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl OutboundGate {
-    pub fn new(policy: GatePolicy, tls: TlsConfigs, log: OutboundLog) -> Self {
+    pub fn new(
+        policy: GatePolicy,
+        tls: TlsConfigs,
+        pool: ConnectionPool,
+        log: OutboundLog,
+    ) -> Self {
         OutboundGate {
             policy,
             tls,
+            pool,
             sent: 0,
             log,
         }
@@ -223,7 +231,11 @@ impl WasiHttpHooks for OutboundGate {
             deadline: self.policy.deadline,
             max_response_bytes: self.policy.max_response_bytes,
         };
-        let tls = self.tls.for_instance(self.policy.verify_ssl);
+        let route = client::Route {
+            pool: self.pool.clone(),
+            tls: self.tls.for_instance(self.policy.verify_ssl),
+            verify_ssl: self.policy.verify_ssl,
+        };
         let log = self.log.clone();
         let trip_log = self.log.clone();
         let on_size_limit: client::OnLimit = Arc::new(move || {
@@ -247,7 +259,7 @@ impl WasiHttpHooks for OutboundGate {
         });
         Box::new(async move {
             let started = Instant::now();
-            let result = client::send(request, tls, limits, on_size_limit, on_bytes).await;
+            let result = client::send(request, route, limits, on_size_limit, on_bytes).await;
             if let Some(entry) = log.lock().expect("outbound log poisoned").get_mut(index) {
                 entry.millis = started.elapsed().as_millis() as u64;
                 match &result {

@@ -2,7 +2,9 @@
 
 mod client;
 mod gate;
+mod pool;
 mod tls;
 
 pub use gate::{BeforeSend, GatePolicy, OutboundGate, OutboundRecord};
+pub use pool::{ConnectionPool, PoolStats};
 pub use tls::TlsConfigs;

@@ -67,6 +67,8 @@ struct Shared {
     /// Requests still to answer with a failure before `behavior` applies.
     failures: Arc<Mutex<Vec<Behavior>>>,
     received: Arc<Mutex<Vec<Received>>>,
+    /// TCP connections accepted, to see whether clients keep them alive.
+    connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// A running mock. Dropping it stops the server.
@@ -177,6 +179,13 @@ impl MockThreatFox {
     pub fn request_count(&self) -> usize {
         self.shared.received.lock().unwrap().len()
     }
+
+    /// TCP connections accepted so far.
+    pub fn connection_count(&self) -> usize {
+        self.shared
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 impl Drop for MockThreatFox {
@@ -195,6 +204,9 @@ async fn serve(listener: TcpListener, tls: Option<TlsMaterial>, key: String, sha
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        shared
+            .connections
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let key = key.clone();
         let shared = shared.clone();
         let service = service_fn(move |request| handle(request, key.clone(), shared.clone()));
