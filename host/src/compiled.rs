@@ -193,7 +193,10 @@ impl CompiledCache {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
         // Binding the file name stops a valid entry being renamed to
         // stand in for another component.
-        let file = name.file_name().map(|n| n.as_encoded_bytes()).unwrap_or(b"");
+        let file = name
+            .file_name()
+            .map(|n| n.as_encoded_bytes())
+            .unwrap_or(b"");
         mac.update(&(file.len() as u64).to_le_bytes());
         mac.update(file);
         mac.update(payload);
@@ -206,9 +209,9 @@ impl CompiledCache {
             return Err("not an enrichbox cache entry".into());
         }
         let (tag, payload) = stored[MAGIC.len()..].split_at(MAC_LEN);
-        self.mac(path, payload)
-            .verify_slice(tag)
-            .map_err(|_| "its MAC does not verify (corrupt, or written by another key)".to_string())?;
+        self.mac(path, payload).verify_slice(tag).map_err(|_| {
+            "its MAC does not verify (corrupt, or written by another key)".to_string()
+        })?;
         Ok(payload)
     }
 

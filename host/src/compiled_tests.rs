@@ -50,7 +50,14 @@ fn the_second_load_is_a_hit_and_compiles_nothing() {
     let (_, first) = cache.load_or_compile(&engine, THREATFOX, &sha).unwrap();
     assert_eq!(first, CacheUse::Miss);
     let entry = only_entry(&cache);
-    assert!(entry.file_name().unwrap().to_str().unwrap().starts_with(&sha));
+    assert!(
+        entry
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with(&sha)
+    );
     assert_eq!(mode(&entry), 0o600);
 
     // Another process (another handle on the folder) gets the same entry.

@@ -107,7 +107,8 @@ impl Runtime {
             match Engine::new(&engine_config(Some((slots, options.max_memory_bytes)))) {
                 Ok(engine) => (engine, Allocator::Pooling { slots }),
                 Err(e) => {
-                    let reason = format!("the pool for {slots} sandboxes could not be reserved: {e:#}");
+                    let reason =
+                        format!("the pool for {slots} sandboxes could not be reserved: {e:#}");
                     notices.push(format!(
                         "falling back to on-demand sandbox allocation: {reason}"
                     ));

@@ -63,7 +63,10 @@ async fn concurrent_lookups_open_no_more_connections_than_are_in_flight() {
         "{} connections for {in_flight} lookups in flight",
         mock.connection_count()
     );
-    assert_eq!(runtime.connection_stats().reused, 40 - runtime.connection_stats().opened);
+    assert_eq!(
+        runtime.connection_stats().reused,
+        40 - runtime.connection_stats().opened
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,7 +80,11 @@ async fn a_connection_without_certificate_checks_is_never_reused_by_a_checking_i
     for _ in 0..3 {
         assert!(lax.lookup(C2_DOMAIN, None).await.error.is_none());
     }
-    assert_eq!(mock.connection_count(), 1, "the lab instance reuses its connection");
+    assert_eq!(
+        mock.connection_count(),
+        1,
+        "the lab instance reuses its connection"
+    );
 
     let strict = Enricher::new(runtime.clone(), instance_for(&mock))
         .await
@@ -86,8 +93,17 @@ async fn a_connection_without_certificate_checks_is_never_reused_by_a_checking_i
     let error = outcome
         .error
         .expect("the self-signed certificate must still be rejected");
-    assert_eq!(error.kind, ErrorKind::UpstreamUnavailable, "{}", error.message);
-    assert_eq!(mock.request_count(), 3, "nothing reached the server unchecked");
+    assert_eq!(
+        error.kind,
+        ErrorKind::UpstreamUnavailable,
+        "{}",
+        error.message
+    );
+    assert_eq!(
+        mock.request_count(),
+        3,
+        "nothing reached the server unchecked"
+    );
 }
 
 /// Answers each request with a ThreatFox "no result" and then hangs up
@@ -115,7 +131,8 @@ fn start_hanging_up_server() -> (u16, Arc<AtomicUsize>) {
                     break;
                 }
             }
-            let body = r#"{"query_status":"no_result","data":"Your search did not yield any results"}"#;
+            let body =
+                r#"{"query_status":"no_result","data":"Your search did not yield any results"}"#;
             let _ = write!(
                 stream,
                 "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",

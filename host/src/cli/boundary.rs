@@ -8,10 +8,13 @@ use anyhow::{Context as _, Result};
 
 use super::Context;
 use super::admin::TableOrJson;
-use crate::runtime::Runtime;
 use crate::store::Permission;
 
-pub async fn inspect(plugin: &str, format: TableOrJson) -> Result<ExitCode> {
+pub async fn inspect(
+    context: &super::Context,
+    plugin: &str,
+    format: TableOrJson,
+) -> Result<ExitCode> {
     let (source, bytes) = match crate::bundled::bytes(plugin) {
         Some(bytes) if !plugin.ends_with(".wasm") => (format!("bundled:{plugin}"), bytes.to_vec()),
         _ => {
@@ -21,7 +24,7 @@ pub async fn inspect(plugin: &str, format: TableOrJson) -> Result<ExitCode> {
             (path.display().to_string(), bytes)
         }
     };
-    let runtime = Runtime::new().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let runtime = context.plugin_runtime()?;
     let report = crate::inspect::inspect(&runtime, &source, &bytes)
         .await
         .map_err(anyhow::Error::msg)?;

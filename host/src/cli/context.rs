@@ -8,6 +8,7 @@ use enrichbox_quota::{Ledger, SystemClock};
 
 use crate::config::{Config, DEFAULT_CONFIG_FILE};
 use crate::registry::Registry;
+use crate::runtime::{Runtime, RuntimeOptions};
 use crate::store::{Database, Permission};
 
 pub struct Context {
@@ -16,6 +17,8 @@ pub struct Context {
     pub audit_file: PathBuf,
     pub operator: String,
     pub verbose: bool,
+    /// The compiled-component cache folder; `None` when no home is known.
+    pub compiled_cache: Option<PathBuf>,
 }
 
 impl Context {
@@ -27,6 +30,7 @@ impl Context {
         audit_file: Option<PathBuf>,
         operator: Option<String>,
         verbose: bool,
+        cache_dir: Option<PathBuf>,
     ) -> Result<Context> {
         let config = match config {
             Some(path) => {
@@ -63,7 +67,32 @@ impl Context {
             audit_file,
             operator,
             verbose,
+            compiled_cache: cache_dir.or_else(crate::compiled::CompiledCache::default_dir),
         })
+    }
+
+    /// A runtime sized for `concurrency` lookups at once by instances that
+    /// allow up to `max_memory_bytes` of plugin memory. How it was set up,
+    /// when that is worth knowing (a fallback), goes to stderr.
+    pub fn runtime(&self, concurrency: usize, max_memory_bytes: usize) -> Result<Arc<Runtime>> {
+        let options = RuntimeOptions {
+            concurrency,
+            max_memory_bytes: max_memory_bytes.max(RuntimeOptions::default().max_memory_bytes),
+            compiled_cache: self.compiled_cache.clone(),
+        };
+        let runtime = Runtime::with_options(options).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        for notice in runtime.notices() {
+            eprintln!("note: {notice}");
+        }
+        if self.verbose {
+            eprintln!("sandboxes: {}", runtime.allocator());
+        }
+        Ok(Arc::new(runtime))
+    }
+
+    /// A runtime for commands that load a plugin without running lookups.
+    pub fn plugin_runtime(&self) -> Result<Arc<Runtime>> {
+        self.runtime(1, 0)
     }
 
     pub fn database(&self) -> Result<Database> {

@@ -78,6 +78,7 @@ pub async fn enrich(context: &Context, args: EnrichArgs) -> Result<ExitCode> {
             args.instance.as_deref(),
             "run lookups",
             args.refresh,
+            usize::from(args.concurrency),
         )
         .await?,
     );

@@ -3,7 +3,6 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use clap::Subcommand;
@@ -15,7 +14,6 @@ use super::admin::TableOrJson;
 use crate::config::{InstanceSpec, QuotaSpec};
 use crate::lookup::Enricher;
 use crate::registry::{Origin, ResolvedInstance, stored_config};
-use crate::runtime::Runtime;
 use crate::store::Permission;
 
 #[derive(Debug, Subcommand)]
@@ -191,7 +189,7 @@ pub async fn run(context: &Context, command: InstanceCommand) -> Result<ExitCode
                 );
             }
             if !skip_test {
-                let runtime = Arc::new(Runtime::new().map_err(|e| anyhow::anyhow!("{e:#}"))?);
+                let runtime = context.runtime(1, config.limits.max_memory_bytes)?;
                 let report = Enricher::new(runtime, config)
                     .await?
                     .test_connection()
@@ -399,7 +397,7 @@ async fn change_kinds(context: &Context, name: &str, kinds: &[Kind], enable: boo
     let db = context.authorized(Permission::Update, "enable or disable kinds")?;
     let mut spec = managed_spec(context, &db, name)?;
     let config = stored_config(db.path(), &spec).map_err(anyhow::Error::msg)?;
-    let runtime = Runtime::new().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let runtime = context.plugin_runtime()?;
     let supported = runtime
         .plugin(&config.plugin)
         .await?

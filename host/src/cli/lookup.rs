@@ -3,7 +3,6 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Result;
 use enrichbox_indicator::Kind;
@@ -14,7 +13,6 @@ use crate::lookup::Enricher;
 use crate::outcome::LookupOutcome;
 use crate::plugin::Plugin;
 use crate::render::{self, Format};
-use crate::runtime::Runtime;
 use crate::store::Permission;
 
 pub const LOOKUP_HELP: &str = "Examples:
@@ -57,13 +55,14 @@ pub(super) async fn enricher(
     instance: Option<&str>,
     doing: &str,
     refresh: bool,
+    concurrency: usize,
 ) -> Result<Enricher> {
     let db = context.authorized(Permission::Enrich, doing)?;
     let resolved = context
         .registry(&db)
         .resolve(instance)
         .map_err(anyhow::Error::msg)?;
-    let runtime = Arc::new(Runtime::new().map_err(|e| anyhow::anyhow!("{e:#}"))?);
+    let runtime = context.runtime(concurrency, resolved.config.limits.max_memory_bytes)?;
     Ok(Enricher::new(runtime, resolved.config)
         .await?
         .with_ledger(context.ledger()?)
@@ -78,6 +77,7 @@ pub async fn lookup(context: &Context, args: LookupArgs) -> Result<ExitCode> {
         args.instance.as_deref(),
         "run lookups",
         args.refresh,
+        1,
     )
     .await?;
     let mut outcomes = Vec::with_capacity(args.indicators.len());
@@ -106,7 +106,7 @@ pub async fn test_connection(
     instance: Option<String>,
     json: bool,
 ) -> Result<ExitCode> {
-    let enricher = enricher(context, instance.as_deref(), "test connections", true).await?;
+    let enricher = enricher(context, instance.as_deref(), "test connections", true, 1).await?;
     let report = enricher.test_connection().await;
     let mut stdout = std::io::stdout().lock();
     if json {
@@ -125,8 +125,8 @@ pub async fn test_connection(
     })
 }
 
-pub async fn describe(plugin: &str, json: bool) -> Result<ExitCode> {
-    let runtime = Runtime::new().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+pub async fn describe(context: &Context, plugin: &str, json: bool) -> Result<ExitCode> {
+    let runtime = context.plugin_runtime()?;
     let source = if plugin.ends_with(".wasm") || plugin.contains('/') {
         PluginSource::File(PathBuf::from(plugin))
     } else {

@@ -2,6 +2,7 @@
 
 mod admin;
 mod boundary;
+mod cache;
 mod context;
 mod enrich;
 mod instance;
@@ -74,6 +75,10 @@ pub struct Cli {
     )]
     operator: Option<String>,
 
+    /// Folder for compiled plugins (default: ~/.cache/enrichbox/components).
+    #[arg(long, global = true, env = "ENRICHBOX_CACHE_DIR", value_name = "PATH")]
+    cache_dir: Option<PathBuf>,
+
     /// Also print each outbound request and the plugin's log to stderr.
     #[arg(short, long, global = true)]
     verbose: bool,
@@ -135,6 +140,9 @@ enum Command {
         #[arg(long, short, value_enum, default_value = "table")]
         format: admin::TableOrJson,
     },
+    /// Show or clear the compiled-plugin cache.
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
     /// Show the audit trail: every capability use, by lookup (needs `view`).
     Audit {
         #[arg(long, short)]
@@ -179,19 +187,21 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         cli.audit_file,
         cli.operator,
         cli.verbose,
+        cli.cache_dir,
     )?;
     match cli.command {
         Command::Init { admin } => admin::init(&context, admin),
         Command::Lookup(args) => lookup::lookup(&context, args).await,
         Command::Enrich(args) => enrich::enrich(&context, args).await,
-        Command::Describe { plugin, json } => lookup::describe(&plugin, json).await,
+        Command::Describe { plugin, json } => lookup::describe(&context, &plugin, json).await,
         Command::TestConnection { instance, json } => {
             lookup::test_connection(&context, instance, json).await
         }
         Command::Instance(command) => instance::run(&context, command).await,
         Command::Quota { instance, format } => admin::quota(&context, instance, format),
         Command::Operator(command) => admin::operator(&context, command),
-        Command::Inspect { plugin, format } => boundary::inspect(&plugin, format).await,
+        Command::Inspect { plugin, format } => boundary::inspect(&context, &plugin, format).await,
+        Command::Cache(command) => cache::run(&context, command),
         Command::Audit {
             instance,
             lookup,

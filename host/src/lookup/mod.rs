@@ -73,6 +73,14 @@ impl Enricher {
         runtime: Arc<Runtime>,
         config: InstanceConfig,
     ) -> Result<Enricher, InstanceError> {
+        if config.limits.max_memory_bytes > runtime.max_memory_bytes() {
+            return Err(InstanceError::Config(format!(
+                "instance `{}` lets its plugin use {} MiB of memory, but this runtime's sandboxes hold at most {} MiB; create the runtime with RuntimeOptions::max_memory_bytes at least as large",
+                config.name,
+                config.limits.max_memory_bytes >> 20,
+                runtime.max_memory_bytes() >> 20
+            )));
+        }
         let plugin = runtime.plugin(&config.plugin).await?;
         if let Some(pinned) = &config.plugin_sha256
             && *pinned != plugin.sha256

@@ -76,11 +76,8 @@ pub async fn send(
             Some(sender) => (sender, true),
             None => (open(&key, &route, limits).await?, false),
         };
-        match tokio::time::timeout(
-            remaining(limits.deadline),
-            sender.try_send_request(request),
-        )
-        .await
+        match tokio::time::timeout(remaining(limits.deadline), sender.try_send_request(request))
+            .await
         {
             Err(_) => return Err(Error::ConnectionReadTimeout),
             Ok(Ok(response)) => {
