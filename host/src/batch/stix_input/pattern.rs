@@ -161,10 +161,10 @@ pub fn comparisons(pattern: &str) -> Result<Vec<Comparison>, String> {
         found: Vec::new(),
     };
     parser.observations()?;
-    if let Some((token, start, _)) = parser.tokens.get(parser.at) {
+    if let Some((_, start, end)) = parser.tokens.get(parser.at) {
         return Err(format!(
-            "unexpected {} at position {}",
-            describe(token),
+            "unexpected `{}` at position {}",
+            &pattern[*start..*end],
             start + 1
         ));
     }
@@ -198,14 +198,21 @@ impl Parser<'_> {
     }
 
     fn expect(&mut self, token: Token, wanted: &str) -> Result<(), String> {
-        let position = self.position();
         match self.next(wanted)? {
             got if got == token => Ok(()),
-            got => Err(format!(
-                "expected {wanted} at position {position}, found {}",
-                describe(&got)
-            )),
+            _ => Err(self.wrong(wanted)),
         }
+    }
+
+    /// "expected `wanted` at position P, found `X`", X being the token just
+    /// read, quoted as written.
+    fn wrong(&self, wanted: &str) -> String {
+        let (_, start, end) = &self.tokens[self.at - 1];
+        format!(
+            "expected {wanted} at position {}, found `{}`",
+            start + 1,
+            &self.source[*start..*end]
+        )
     }
 
     fn position(&self) -> usize {
@@ -229,7 +236,6 @@ impl Parser<'_> {
     }
 
     fn observation(&mut self) -> Result<(), String> {
-        let position = self.position();
         match self.next("`[` or `(`")? {
             Token::Open => {
                 self.comparisons()?;
@@ -239,12 +245,7 @@ impl Parser<'_> {
                 self.observations()?;
                 self.expect(Token::RParen, "`)`")?;
             }
-            other => {
-                return Err(format!(
-                    "expected `[` at position {position}, found {}",
-                    describe(&other)
-                ));
-            }
+            _ => return Err(self.wrong("`[`")),
         }
         self.qualifiers()
     }
@@ -263,7 +264,6 @@ impl Parser<'_> {
                 return Ok(());
             };
             self.at += 1;
-            let position = self.position();
             match (word, self.next("a qualifier value")?) {
                 ("START", Token::Typed('t', _)) => {}
                 ("WITHIN" | "REPEATS", Token::Word(n))
@@ -274,12 +274,7 @@ impl Parser<'_> {
                         self.at += 2;
                     }
                 }
-                (_, other) => {
-                    return Err(format!(
-                        "unexpected {} after {word} at position {position}",
-                        describe(&other)
-                    ));
-                }
+                _ => return Err(self.wrong(&format!("the value of {word}"))),
             }
             if !self.keyword(closing) {
                 return Err(format!(
@@ -289,15 +284,9 @@ impl Parser<'_> {
             }
             self.at += 1;
             if word == "START" {
-                let position = self.position();
                 match self.next("a timestamp")? {
                     Token::Typed('t', _) => {}
-                    other => {
-                        return Err(format!(
-                            "expected a t'...' timestamp at position {position}, found {}",
-                            describe(&other)
-                        ));
-                    }
+                    _ => return Err(self.wrong("a t'...' timestamp")),
                 }
             }
         }
@@ -336,7 +325,6 @@ impl Parser<'_> {
                 negated = true;
                 self.at += 1;
             }
-            let position = self.position();
             operator = match self.next("a comparison operator")? {
                 Token::Op(op) => op,
                 Token::Word(w)
@@ -346,12 +334,7 @@ impl Parser<'_> {
                 {
                     w.to_ascii_uppercase()
                 }
-                other => {
-                    return Err(format!(
-                        "expected a comparison operator at position {position}, found {}",
-                        describe(&other)
-                    ));
-                }
+                _ => return Err(self.wrong("a comparison operator")),
             };
             string = self.value()?;
         }
@@ -369,15 +352,9 @@ impl Parser<'_> {
 
     /// `type:name.'quoted name'[*].more`.
     fn object_path(&mut self) -> Result<(String, Vec<String>), String> {
-        let position = self.position();
         let object = match self.next("an object type")? {
             Token::Word(w) => w,
-            other => {
-                return Err(format!(
-                    "expected an object type at position {position}, found {}",
-                    describe(&other)
-                ));
-            }
+            _ => return Err(self.wrong("an object type")),
         };
         self.expect(Token::Colon, "`:` after the object type")?;
         let mut path = vec![self.path_step()?];
@@ -389,16 +366,10 @@ impl Parser<'_> {
                 }
                 Some(Token::Open) => {
                     self.at += 1;
-                    let position = self.position();
                     match self.next("a list index")? {
                         Token::Star => path.push("*".into()),
                         Token::Word(n) if n.chars().all(|c| c.is_ascii_digit()) => path.push(n),
-                        other => {
-                            return Err(format!(
-                                "expected a list index or `*` at position {position}, found {}",
-                                describe(&other)
-                            ));
-                        }
+                        _ => return Err(self.wrong("a list index or `*`")),
                     }
                     self.expect(Token::Close, "`]` after the list index")?;
                 }
@@ -408,19 +379,14 @@ impl Parser<'_> {
     }
 
     fn path_step(&mut self) -> Result<String, String> {
-        let position = self.position();
         match self.next("a property name")? {
             Token::Word(w) | Token::Str(w) => Ok(w),
-            other => Err(format!(
-                "expected a property name at position {position}, found {}",
-                describe(&other)
-            )),
+            _ => Err(self.wrong("a property name")),
         }
     }
 
     /// A constant or a `(..., ...)` set; returns it when it is a plain string.
     fn value(&mut self) -> Result<Option<String>, String> {
-        let position = self.position();
         match self.next("a value")? {
             Token::Str(s) => Ok(Some(s)),
             Token::Typed(..) | Token::Word(_) => {
@@ -435,35 +401,10 @@ impl Parser<'_> {
                 match self.next("`,` or `)`")? {
                     Token::Comma => continue,
                     Token::RParen => return Ok(None),
-                    other => {
-                        return Err(format!(
-                            "expected `,` or `)` in a set, found {}",
-                            describe(&other)
-                        ));
-                    }
+                    _ => return Err(self.wrong("`,` or `)` in a set")),
                 }
             },
-            other => Err(format!(
-                "expected a value at position {position}, found {}",
-                describe(&other)
-            )),
+            _ => Err(self.wrong("a value")),
         }
-    }
-}
-
-fn describe(token: &Token) -> String {
-    match token {
-        Token::Open => "`[`".into(),
-        Token::Close => "`]`".into(),
-        Token::LParen => "`(`".into(),
-        Token::RParen => "`)`".into(),
-        Token::Comma => "`,`".into(),
-        Token::Colon => "`:`".into(),
-        Token::Dot => "`.`".into(),
-        Token::Star => "`*`".into(),
-        Token::Op(op) => format!("`{op}`"),
-        Token::Str(s) => format!("the string '{s}'"),
-        Token::Typed(c, s) => format!("{c}'{s}'"),
-        Token::Word(w) => format!("`{w}`"),
     }
 }

@@ -117,6 +117,23 @@ fn quotes_and_escapes_in_values_do_not_confuse_the_parser() {
     ] {
         assert!(comparisons(broken).is_err(), "{broken}");
     }
+    let error = |pattern: &str| comparisons(pattern).unwrap_err();
+    assert_eq!(
+        error("[ipv4-addr:value = '1.2.3.4'"),
+        "the pattern ends where `]` was expected"
+    );
+    assert_eq!(
+        error("[a:b = 'c'] junk"),
+        "unexpected `junk` at position 13"
+    );
+    assert_eq!(
+        error("[a:b = 'c' OR = 'd']"),
+        "expected an object type at position 15, found `=`"
+    );
+    assert_eq!(
+        error("[a:b = 'c'] WITHIN x SECONDS"),
+        "expected the value of WITHIN at position 20, found `x`"
+    );
 }
 
 #[test]
