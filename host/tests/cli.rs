@@ -374,3 +374,37 @@ fn instance_show_tells_when_an_instance_is_paused() {
     let audit = std::fs::read_to_string(s.db.with_file_name("audit.jsonl")).unwrap();
     assert!(audit.contains("\"event\":\"circuit-open\""), "{audit}");
 }
+
+#[test]
+fn instance_show_follows_the_circuit_through_half_open_to_closed() {
+    let mock = MockThreatFox::start("cli-key");
+    let s = setup(
+        &mock,
+        "breaker_failures = 1\nbreaker_cooldown_seconds = 1\ntimeout_seconds = 1\n",
+    );
+    let show = || stdout(&run(&s, "cli-key", &["instance", "show", "Local_TF"]));
+    mock.set_behavior(Behavior::HttpStatus(500));
+    let _ = run(&s, "cli-key", &["lookup", C2_IP]);
+    assert!(show().contains("open: paused until"), "{}", show());
+    // Pauses are kept in whole seconds: wait until this one has passed.
+    let started = std::time::Instant::now();
+    let mut text = show();
+    while !text.contains("half-open") && started.elapsed().as_secs() < 3 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        text = show();
+    }
+    assert!(
+        text.contains("half-open: the pause ended") && text.contains("the next lookup is a trial"),
+        "{text}"
+    );
+    mock.set_behavior(Behavior::Normal);
+    let trial = run(&s, "cli-key", &["lookup", C2_IP]);
+    assert!(trial.status.success(), "{}", stderr(&trial));
+    assert!(show().contains("closed (lookups go through)"), "{}", show());
+    let audit = std::fs::read_to_string(s.db.with_file_name("audit.jsonl")).unwrap();
+    let events: Vec<&str> = ["circuit-open", "circuit-trial", "circuit-close"]
+        .into_iter()
+        .filter(|e| audit.contains(&format!("\"event\":\"{e}\"")))
+        .collect();
+    assert_eq!(events.len(), 3, "{audit}");
+}

@@ -163,6 +163,82 @@ fn csv_and_ndjson_inputs_read_the_named_column() {
 }
 
 #[test]
+fn a_stix_bundle_is_read_reported_and_round_trips() {
+    let env = Env::new();
+    // One object per line, so the expected line numbers are plain to see.
+    let bundle = format!(
+        r#"{{
+  "type": "bundle",
+  "id": "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d",
+  "objects": [
+    {{"type": "identity", "spec_version": "2.1", "id": "identity--1", "name": "Partner Feed"}},
+    {{"type": "indicator", "id": "indicator--c2", "created_by_ref": "identity--1", "pattern_type": "stix", "pattern": "[ipv4-addr:value = '{C2_IP}'] OR [domain-name:value = '{C2_DOMAIN}']"}},
+    {{"type": "file", "id": "file--1", "hashes": {{"MD5": "{SAMPLE_MD5}"}}}},
+    {{"type": "indicator", "id": "indicator--proc", "pattern": "[process:name = 'evil.exe']"}},
+    {{"type": "indicator", "id": "indicator--snort", "pattern_type": "snort", "pattern": "alert tcp any any -> any 80"}},
+    {{"type": "ipv4-addr", "id": "ipv4-addr--1", "value": "{C2_IP}"}}
+  ]
+}}
+"#
+    );
+    // `.json` with a pretty-printed bundle: detected by its content.
+    let path = env.file("feed.json", &bundle);
+    let output = env.run(&["enrich", &path, "--ordered"], None);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let got: Vec<(String, String, String)> = results(&output)
+        .iter()
+        .map(|r| {
+            let field = |f: &str| r[f].as_str().unwrap_or_default().to_string();
+            (field("indicator"), field("kind"), field("verdict"))
+        })
+        .collect();
+    let expected = [(C2_IP, "ip"), (C2_DOMAIN, "domain"), (SAMPLE_MD5, "hash")]
+        .map(|(i, k)| (i.to_string(), k.to_string(), "malicious".to_string()));
+    assert_eq!(got, expected);
+    let err = stderr(&output);
+    assert!(
+        err.contains(
+            "skipped line 8: indicator--proc: unsupported pattern: `process:name = 'evil.exe'`"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("skipped line 9: indicator--snort: pattern_type `snort` is not supported"),
+        "{err}"
+    );
+    assert!(
+        err.contains("enriched 3 indicators")
+            && err.contains("skipped lines: 2")
+            && err.contains("duplicates: 1"),
+        "{err}"
+    );
+
+    // What `--format stix` writes reads back as the same indicators.
+    let output = env.run(&["enrich", &path, "--ordered", "--format", "stix"], None);
+    let written = env.file("enriched.stix", &String::from_utf8_lossy(&output.stdout));
+    let again = env.run(
+        &["enrich", &written, "--ordered", "--input-format", "stix"],
+        None,
+    );
+    assert!(again.status.success(), "{}", stderr(&again));
+    let indicators: Vec<String> = results(&again)
+        .iter()
+        .map(|r| r["indicator"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(indicators, [C2_IP, C2_DOMAIN, SAMPLE_MD5]);
+
+    // Not a bundle: a clear error, nothing looked up.
+    let report = env.file("report.json", "{\n  \"type\": \"report\"\n}\n");
+    let refused = env.run(&["enrich", &report], None);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("not a STIX bundle: its `type` is `report`"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+#[test]
 fn ordered_output_follows_the_input_under_concurrency() {
     let env = Env::new();
     let feed: Vec<String> = (1..=60).map(|i| format!("198.51.100.{i}")).collect();

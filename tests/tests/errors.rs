@@ -322,16 +322,35 @@ async fn transient_failures_are_retried_within_the_deadline() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_provider_is_paused_then_tried_again() {
+async fn a_failing_provider_is_paused_then_tried_once_while_half_open() {
+    use enrichbox::audit::{Audit, MemorySink};
+    use enrichbox::breaker::{Breaker, BreakerSettings, Circuit};
+
     let mock = MockThreatFox::start("k1");
     let mut instance = instance_for(&mock);
     instance.limits.timeout = Duration::from_millis(600);
-    instance.breaker = enrichbox::breaker::BreakerSettings {
+    instance.breaker = BreakerSettings {
         failures: 2,
         cooldown_seconds: 1,
     };
-    let breaker = enrichbox::breaker::Breaker::in_memory().unwrap();
-    let enricher = enricher(instance).await.with_breaker(breaker.clone());
+    let breaker = Breaker::in_memory().unwrap();
+    let sink = MemorySink::default();
+    let enricher = std::sync::Arc::new(
+        enricher(instance)
+            .await
+            .with_breaker(breaker.clone())
+            .with_audit(Audit::default().with_sink(std::sync::Arc::new(sink.clone()))),
+    );
+    let state = || breaker.circuit("Test_ThreatFox");
+    // Pauses are kept in whole seconds: wait until this one has passed.
+    let half_open = || async {
+        let started = std::time::Instant::now();
+        while !matches!(state(), Circuit::HalfOpen { .. }) {
+            assert!(started.elapsed() < Duration::from_secs(3), "{:?}", state());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let events = |name: &str| sink.records().iter().filter(|r| r.event == name).count();
 
     mock.set_behavior(Behavior::HttpStatus(503));
     for _ in 0..2 {
@@ -340,6 +359,12 @@ async fn a_failing_provider_is_paused_then_tried_again() {
             ErrorKind::UpstreamUnavailable
         );
     }
+    assert!(
+        matches!(state(), Circuit::Open(_)),
+        "{state:?}",
+        state = state()
+    );
+    assert_eq!(events("circuit-open"), 1);
     let sent = mock.request_count();
     // Open: fails fast, sends nothing, says until when and why.
     let fast = enricher.lookup(C2_IP, None).await.error.unwrap();
@@ -351,13 +376,57 @@ async fn a_failing_provider_is_paused_then_tried_again() {
     );
     assert_eq!(mock.request_count(), sent);
 
-    // After the cool-down a trial lookup goes through and closes it.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Half-open, provider still failing: the one trial fails and the
+    // instance is paused again at once, not after two more failures.
+    half_open().await;
+    let trial = enricher.lookup(C2_IP, None).await.error.unwrap();
+    assert_eq!(trial.kind, ErrorKind::UpstreamUnavailable);
+    assert!(mock.request_count() > sent, "the trial was sent");
+    let Circuit::Open(pause) = state() else {
+        panic!("a failed trial reopens: {:?}", state())
+    };
+    assert!(
+        pause.reason.contains("trial lookup after the pause failed"),
+        "{}",
+        pause.reason
+    );
+    let sent = mock.request_count();
+    assert!(enricher.lookup(C2_DOMAIN, None).await.error.is_some());
+    assert_eq!(mock.request_count(), sent, "reopened: nothing is sent");
+
+    // Half-open, provider healthy but slow: of many concurrent lookups
+    // exactly one reaches it; the others fail fast while it runs.
+    half_open().await;
+    mock.set_behavior(Behavior::Slow(Duration::from_millis(300)));
+    let lookups: Vec<_> = (0..8)
+        .map(|_| {
+            let enricher = enricher.clone();
+            tokio::spawn(async move { enricher.lookup(C2_IP, None).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for lookup in lookups {
+        outcomes.push(lookup.await.unwrap());
+    }
+    assert_eq!(mock.request_count(), sent + 1, "exactly one trial request");
+    assert_eq!(outcomes.iter().filter(|o| o.error.is_none()).count(), 1);
+    for refused in outcomes.iter().filter_map(|o| o.error.as_ref()) {
+        assert_eq!(refused.kind, ErrorKind::UpstreamUnavailable);
+        assert!(
+            refused.message.contains("trial lookup in progress"),
+            "{}",
+            refused.message
+        );
+    }
+    assert_eq!(state(), Circuit::Closed, "the trial succeeded");
+    assert_eq!(events("circuit-trial"), 2);
+    assert_eq!(events("circuit-open"), 2);
+    assert_eq!(events("circuit-close"), 1);
+
+    // Closed: lookups go through, and one failure does not pause.
     mock.set_behavior(Behavior::Normal);
-    assert!(enricher.lookup(C2_IP, None).await.error.is_none());
-    assert!(breaker.pause("Test_ThreatFox").is_none());
-    // Successes reset the count: one more failure does not pause.
+    assert!(enricher.lookup(C2_DOMAIN, None).await.error.is_none());
     mock.set_behavior(Behavior::HttpStatus(503));
     enricher.lookup(C2_DOMAIN, None).await;
-    assert!(breaker.pause("Test_ThreatFox").is_none());
+    assert_eq!(state(), Circuit::Closed);
 }

@@ -1,4 +1,5 @@
-//! Reading indicators from a file: plain text, CSV or NDJSON. Every line
+//! Reading indicators from a file: plain text, CSV, NDJSON or a STIX 2.1
+//! bundle (see `stix_input`). Every line
 //! that is not an indicator is reported with its line number and counted;
 //! nothing is dropped silently.
 
@@ -14,6 +15,8 @@ pub enum InputFormat {
     Csv,
     /// One JSON object per line; see --field.
     Ndjson,
+    /// A STIX 2.1 bundle: indicator patterns and observables.
+    Stix,
 }
 
 /// An indicator to look up, with where it came from.
@@ -56,6 +59,9 @@ pub struct Parsed {
 /// Picks the format from the file name, then from the content.
 pub fn detect_format(name: Option<&str>, text: &str) -> InputFormat {
     let lower = name.unwrap_or("").to_ascii_lowercase();
+    if lower.ends_with(".stix") || lower.ends_with(".stix.json") {
+        return InputFormat::Stix;
+    }
     if lower.ends_with(".csv") {
         return InputFormat::Csv;
     }
@@ -65,11 +71,25 @@ pub fn detect_format(name: Option<&str>, text: &str) -> InputFormat {
     if lower.ends_with(".txt") {
         return InputFormat::Text;
     }
-    let first = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with('#'));
-    match first {
+    // Before NDJSON: a bundle on one line is also "an object per line".
+    if super::stix_input::is_bundle(text) {
+        return InputFormat::Stix;
+    }
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    if lower.ends_with(".json") {
+        // Objects line by line are NDJSON; any other JSON goes to the STIX
+        // reader, whose error says what the file is not.
+        let ndjson = lines
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v.is_object()));
+        return if ndjson {
+            InputFormat::Ndjson
+        } else {
+            InputFormat::Stix
+        };
+    }
+    match lines.find(|l| !l.starts_with('#')) {
+        // A lone `{` starts a pretty-printed document, which NDJSON is not.
+        Some("{") => InputFormat::Stix,
         Some(l) if l.starts_with('{') => InputFormat::Ndjson,
         _ => InputFormat::Text,
     }
@@ -191,6 +211,13 @@ pub fn parse(text: &str, format: InputFormat, column: Option<&str>) -> Result<Pa
                 }
             }
         }
+        InputFormat::Stix => {
+            let extracted = super::stix_input::read(text)?;
+            parsed.rejected.extend(extracted.rejected);
+            for found in extracted.candidates {
+                add_with(&mut parsed, found.line, &found.value, found.context);
+            }
+        }
     }
     Ok(parsed)
 }
@@ -241,5 +268,28 @@ mod tests {
         assert_eq!(detect_format(Some("a.csv"), ""), InputFormat::Csv);
         assert_eq!(detect_format(None, "{\"a\":1}"), InputFormat::Ndjson);
         assert_eq!(detect_format(Some("-"), "1.2.3.4"), InputFormat::Text);
+        let bundle = "{\n  \"type\": \"bundle\",\n  \"objects\": []\n}\n";
+        for name in [None, Some("feed.json"), Some("x.stix"), Some("x.STIX.json")] {
+            assert_eq!(detect_format(name, bundle), InputFormat::Stix, "{name:?}");
+        }
+        assert_eq!(
+            detect_format(None, "{\"type\":\"bundle\",\"objects\":[]}"),
+            InputFormat::Stix
+        );
+        assert_eq!(
+            detect_format(Some("a.json"), "{\"ioc\":\"x\"}\n{\"ioc\":\"y\"}\n"),
+            InputFormat::Ndjson
+        );
+        // Neither: the STIX reader says why it is not a bundle.
+        assert_eq!(detect_format(Some("a.json"), "[1, 2]"), InputFormat::Stix);
+        assert_eq!(
+            detect_format(None, "{\n  \"type\": \"report\"\n}"),
+            InputFormat::Stix
+        );
+        assert!(
+            parse("[1, 2]", InputFormat::Stix, None)
+                .unwrap_err()
+                .contains("not a STIX bundle")
+        );
     }
 }

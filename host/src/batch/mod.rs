@@ -2,6 +2,7 @@
 //! complete (or in input order), and a summary at the end.
 
 pub mod input;
+pub mod stix_input;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -17,9 +17,13 @@ pub const ENRICH_HELP: &str = "Examples:
   enrichbox enrich feed.txt
   enrichbox enrich iocs.csv --column ioc --format csv > enriched.csv
   cat events.ndjson | enrichbox enrich - --field src_ip --ordered
+  enrichbox enrich bundle.json --format stix > enriched.json
 
+Input is plain text, CSV, NDJSON or a STIX 2.1 bundle (the = comparisons of
+indicator patterns, and ipv4/ipv6/domain/url/file observables).
 Lines that are not indicators are reported on stderr with their line number,
-skipped and counted; duplicates are looked up once. A summary goes to stderr.";
+skipped and counted; duplicates are looked up once. For a bundle, the line is
+where the object starts, followed by its id. A summary goes to stderr.";
 
 #[derive(Debug, clap::Args)]
 pub struct EnrichArgs {

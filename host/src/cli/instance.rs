@@ -266,14 +266,7 @@ pub async fn run(context: &Context, command: InstanceCommand) -> Result<ExitCode
                 ("timeout_seconds", json!(c.limits.timeout.as_secs_f64())),
                 (
                     "circuit",
-                    json!(match context.breaker()?.pause(&c.name) {
-                        Some(p) => format!(
-                            "paused until {}: {}",
-                            enrichbox_quota::rfc3339(p.until),
-                            p.reason
-                        ),
-                        None => "closed (lookups go through)".to_string(),
-                    }),
+                    json!(context.breaker()?.circuit(&c.name).describe()),
                 ),
             ];
             if let Some(stored) = &resolved.stored {

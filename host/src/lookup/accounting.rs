@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::Enricher;
 use crate::audit::AuditScope;
+use crate::breaker::{Admission, Change, Circuit, Health};
 use crate::outcome::{ErrorKind, LookupError, LookupOutcome};
 
 impl Enricher {
@@ -55,24 +56,95 @@ impl Enricher {
         }
     }
 
-    /// Feeds the circuit breaker: provider trouble counts, everything else
-    /// (found, not found, bad input, quota) proves the provider is fine.
-    pub(super) fn record_health(&self, scope: &AuditScope, outcome: &LookupOutcome) {
+    /// Asks the circuit breaker whether this lookup may reach the provider:
+    /// `Ok(true)` when it is the one trial after a pause, an
+    /// upstream-unavailable error when the instance is paused.
+    pub(super) fn admit_by_breaker(&self, scope: &AuditScope) -> Result<bool, LookupError> {
+        let Some(breaker) = &self.breaker else {
+            return Ok(false);
+        };
+        // The claim on the trial outlives the lookup's own deadline.
+        let claim_for = self.config.limits.timeout + std::time::Duration::from_secs(1);
+        let at = enrichbox_quota::rfc3339;
+        let (pause, trial_until) = match breaker.admit(&self.config.name, claim_for) {
+            Admission::Go => return Ok(false),
+            Admission::Trial => {
+                scope.record("circuit-trial", json!({"state": "half-open"}));
+                return Ok(true);
+            }
+            Admission::Refused(Circuit::Open(pause)) => (pause, None),
+            Admission::Refused(Circuit::HalfOpen { pause, trial_until }) => (
+                pause,
+                Some(trial_until.unwrap_or_else(crate::clock::now_unix)),
+            ),
+            Admission::Refused(Circuit::Closed) => return Ok(false),
+        };
+        scope.record(
+            "circuit-rejected",
+            json!({"state": if trial_until.is_some() { "half-open" } else { "open" },
+                   "paused_until": at(pause.until), "reason": pause.reason,
+                   "trial_until": trial_until.map(at)}),
+        );
+        let name = &self.config.name;
+        Err(LookupError::new(
+            ErrorKind::UpstreamUnavailable,
+            match trial_until {
+                None => format!(
+                    "instance `{name}` is paused until {}: {}",
+                    at(pause.until),
+                    pause.reason
+                ),
+                Some(t) => format!(
+                    "instance `{name}` is paused until the trial lookup in progress ends (at the latest {}): {}",
+                    at(t),
+                    pause.reason
+                ),
+            },
+        ))
+    }
+
+    /// Feeds the circuit breaker: provider trouble counts; an answer of any
+    /// kind (found, not found, even a refused key) proves the provider is
+    /// up; a lookup that never reached it (quota, policy, a failing plugin)
+    /// proves nothing.
+    pub(super) fn record_health(&self, scope: &AuditScope, outcome: &LookupOutcome, trial: bool) {
         let Some(breaker) = &self.breaker else { return };
-        let trouble = outcome.error.as_ref().filter(|e| {
-            matches!(
-                e.kind,
-                ErrorKind::UpstreamUnavailable | ErrorKind::Timeout | ErrorKind::RateLimited
-            )
-        });
-        let failure = trouble.map(|e| format!("{}: {}", e.kind.as_str(), e.message));
-        if let Some(pause) =
-            breaker.record(&self.config.name, failure.as_deref(), self.config.breaker)
-        {
+        let failure = outcome
+            .error
+            .as_ref()
+            .map(|e| format!("{}: {}", e.kind.as_str(), e.message));
+        let health = match (outcome.error.as_ref().map(|e| e.kind), &failure) {
+            (
+                Some(ErrorKind::UpstreamUnavailable | ErrorKind::Timeout | ErrorKind::RateLimited),
+                Some(failure),
+            ) => Health::Down(failure),
+            (
+                Some(
+                    ErrorKind::QuotaExhausted
+                    | ErrorKind::DeniedByPolicy
+                    | ErrorKind::PluginFailed
+                    | ErrorKind::MemoryLimit,
+                ),
+                _,
+            ) => Health::Untested,
+            _ => Health::Up,
+        };
+        if trial && health == Health::Untested {
             scope.record(
-                "circuit-open",
-                json!({"paused_until": enrichbox_quota::rfc3339(pause.until), "reason": pause.reason}),
+                "circuit-trial-abandoned",
+                json!({"because": failure, "state": "half-open"}),
             );
+        }
+        match breaker.record(&self.config.name, health, trial, self.config.breaker) {
+            Some(Change::Opened(pause)) => scope.record(
+                "circuit-open",
+                json!({"paused_until": enrichbox_quota::rfc3339(pause.until), "reason": pause.reason,
+                       "after_trial": trial}),
+            ),
+            Some(Change::Closed) => {
+                scope.record("circuit-close", json!({"after_trial": trial}))
+            }
+            None => {}
         }
     }
 

@@ -275,25 +275,13 @@ impl Enricher {
             outcome.lookup_id = lookup_id;
             return;
         }
-        if let Some(pause) = self
-            .breaker
-            .as_ref()
-            .and_then(|b| b.pause(&self.config.name))
-        {
-            let until = enrichbox_quota::rfc3339(pause.until);
-            scope.record(
-                "circuit-rejected",
-                json!({"paused_until": until, "reason": pause.reason}),
-            );
-            outcome.error = Some(LookupError::new(
-                ErrorKind::UpstreamUnavailable,
-                format!(
-                    "instance `{}` is paused until {until}: {}",
-                    self.config.name, pause.reason
-                ),
-            ));
-            return;
-        }
+        let trial = match self.admit_by_breaker(scope) {
+            Ok(trial) => trial,
+            Err(error) => {
+                outcome.error = Some(error);
+                return;
+            }
+        };
         let cost = self
             .plugin
             .description
@@ -320,7 +308,7 @@ impl Enricher {
             tokio::time::sleep(wait).await;
             outcome.error = None;
         }
-        self.record_health(scope, outcome);
+        self.record_health(scope, outcome, trial);
     }
 
     /// One try: reserve, run the plugin, settle. A retry is another try with
