@@ -37,7 +37,7 @@ pub use config::{Config, InstanceConfig, Limits, PluginSource};
 pub use lookup::{ConnectionReport, Enricher, InstanceError};
 pub use outbound::OutboundRecord;
 pub use outcome::{ErrorKind, FindingOut, LookupError, LookupOutcome};
-pub use plugin::{Description, KindCost, LoadError, Plugin};
+pub use plugin::{Description, KindCost, LoadError, Plugin, SandboxTiming};
 pub use runtime::{Allocator, Runtime, RuntimeOptions};
 
 /// The contract version this host implements.

@@ -76,6 +76,13 @@ pub enum LoadError {
     Describe { plugin: String, message: String },
 }
 
+/// What a fresh sandbox costs: a store plus instantiation, then one call.
+#[derive(Debug, Clone, Copy)]
+pub struct SandboxTiming {
+    pub instantiate: Duration,
+    pub describe: Duration,
+}
+
 /// How a call into the sandbox ended, when it did not return normally.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SandboxFailure {
@@ -227,13 +234,45 @@ impl Plugin {
     }
 
     /// Instantiates the plugin in a fresh store with no network and calls
-    /// `describe`: the sandbox's fixed cost per call, for benchmarks.
-    pub async fn describe_in_fresh_sandbox(&self, runtime: &Runtime) -> Result<(), SandboxFailure> {
+    /// `describe`, timing each step: the sandbox's fixed cost per call,
+    /// for benchmarks.
+    pub async fn time_fresh_sandbox(
+        &self,
+        runtime: &Runtime,
+    ) -> Result<SandboxTiming, SandboxFailure> {
         let spec = no_network_spec(Limits::default().timeout);
-        self.call(runtime, spec, Call::Describe)
+        let _slot = runtime.sandbox_slot().await;
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let output = CappedOutput::new(MAX_OUTPUT_BYTES);
+        let gate = OutboundGate::new(
+            spec.policy,
+            runtime.tls.clone(),
+            runtime.pool.clone(),
+            requests,
+        );
+        let state = HostState::new(
+            spec.instance,
+            spec.grant,
+            gate,
+            &output,
+            spec.limits.max_memory_bytes,
+        );
+        let trap = |e: wasmtime::Error| {
+            classify_trap(&e, spec.limits.timeout, spec.limits.max_memory_bytes)
+        };
+        let started = std::time::Instant::now();
+        let mut store = runtime.store(state, spec.limits.timeout);
+        let bindings = self.pre.instantiate_async(&mut store).await.map_err(trap)?;
+        let instantiated = started.elapsed();
+        bindings
+            .enrichbox_enrichment_provider()
+            .call_describe(&mut store)
             .await
-            .result
-            .map(|_| ())
+            .map_err(trap)?;
+        Ok(SandboxTiming {
+            instantiate: instantiated,
+            describe: started.elapsed() - instantiated,
+        })
     }
 
     /// Runs `call` in a fresh store built from `spec`.

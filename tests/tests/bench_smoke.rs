@@ -18,7 +18,10 @@ fn the_bench_harness_runs_and_prints_its_ratios() {
         "median",
         "p99",
         "concurrency 32",
-        "sandbox: new store",
+        "new store + instantiate",
+        "describe call",
+        "warm compiled cache",
+        "peak RSS",
     ] {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
