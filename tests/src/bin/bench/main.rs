@@ -245,10 +245,8 @@ async fn run(args: Args) {
 }
 
 fn header(title: &str, a: &str, b: &str) {
-    println!(
-        "\n{title:44} {a:>12} {b:>12} {:>8}",
-        if a.is_empty() { "" } else { "ratio" }
-    );
+    let ratio = if b == "native" { "ratio" } else { "" };
+    println!("\n{title:44} {a:>12} {b:>12} {ratio:>8}");
 }
 
 fn row(label: &str, a: String, b: String, ratio: String) {
