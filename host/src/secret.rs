@@ -17,6 +17,10 @@ impl Secret {
         &self.0
     }
 
+    pub fn appears_in(&self, text: &str) -> bool {
+        !self.0.is_empty() && text.contains(&self.0)
+    }
+
     /// Replaces every occurrence of the secret in `text`.
     pub fn redact(&self, text: &str) -> String {
         if self.0.is_empty() {

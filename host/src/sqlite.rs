@@ -1,4 +1,5 @@
-//! Opening the host's small SQLite tables (cache, breaker) the same way.
+//! Opening the host's small SQLite tables (result cache, circuit breaker,
+//! audit trail) the same way.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -19,6 +20,17 @@ pub fn connect(
     }
     .map_err(fail)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(fail)?;
+    if path.is_some() {
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(fail)?;
+    }
+    // In WAL mode (set here and by the store), and these tables are
+    // written several times per lookup; waiting for the disk on every
+    // commit made a batch fsync-bound. With NORMAL a commit survives the
+    // process being killed and only a power cut can lose the last ones.
+    // The quota ledger keeps FULL: it is the one that must be exact.
+    conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(fail)?;
     conn.execute_batch(schema).map_err(fail)?;
     Ok(Arc::new(Mutex::new(conn)))

@@ -159,3 +159,28 @@ async fn a_server_that_hangs_up_after_each_answer_costs_no_lookup() {
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_offering_http2_carries_concurrent_lookups_on_one_connection() {
+    let mock = MockThreatFox::start_tls_h2("k1");
+    let runtime = own_runtime();
+    let mut lab = instance_for(&mock);
+    lab.verify_ssl = false;
+    let enricher = Arc::new(Enricher::new(runtime.clone(), lab).await.unwrap());
+    assert!(enricher.lookup(C2_DOMAIN, None).await.error.is_none());
+    let mut lookups = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let enricher = enricher.clone();
+        lookups.spawn(async move { enricher.lookup(C2_DOMAIN, None).await });
+    }
+    while let Some(done) = lookups.join_next().await {
+        let outcome = done.unwrap();
+        assert!(outcome.error.is_none(), "{:?}", outcome.error);
+        assert_eq!(outcome.verdict.as_deref(), Some("malicious"));
+    }
+    assert_eq!(mock.request_count(), 17);
+    assert!(mock.received().iter().all(|r| r.version == "HTTP/2.0"));
+    assert_eq!(mock.connection_count(), 1);
+    let stats = runtime.connection_stats();
+    assert_eq!((stats.opened, stats.http2, stats.reused), (1, 1, 16));
+}

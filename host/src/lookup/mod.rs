@@ -489,12 +489,10 @@ impl Enricher {
                 match check_enrichment(indicator, &enrichment) {
                     Ok(raw) => {
                         outcome.verdict = Some(verdict_name(enrichment.verdict).to_string());
-                        outcome.raw = Some(
-                            serde_json::from_str(&redact(
-                                &serde_json::to_string(&raw).unwrap_or_default(),
-                            ))
-                            .unwrap_or(raw),
-                        );
+                        outcome.raw = Some(match secret {
+                            Some(secret) => redact_json(secret, raw),
+                            None => raw,
+                        });
                         outcome.findings = enrichment
                             .findings
                             .into_iter()
@@ -521,4 +519,15 @@ impl Enricher {
             Err(failure) => outcome.error = Some(sandbox_error(&failure)),
         }
     }
+}
+
+/// `raw` with every occurrence of the secret replaced; parsed again only
+/// when the secret is actually there, which it almost never is.
+fn redact_json(secret: &crate::secret::Secret, raw: serde_json::Value) -> serde_json::Value {
+    let text = serde_json::to_string(&raw).unwrap_or_default();
+    if !secret.appears_in(&text) {
+        return raw;
+    }
+    let redacted = secret.redact(&text);
+    serde_json::from_str(&redacted).unwrap_or(serde_json::Value::String(redacted))
 }

@@ -13,6 +13,7 @@ use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::client::conn::http1::SendRequest;
+use hyper::client::conn::http2;
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
@@ -72,9 +73,34 @@ pub async fn send(
     *request.uri_mut() = path.parse().map_err(|_| Error::HttpRequestUriInvalid)?;
 
     let (sender, response) = loop {
-        let (mut sender, reused) = match ready_idle(&route.pool, &key, limits.deadline).await {
-            Some(sender) => (sender, true),
+        // An HTTP/2 connection carries any number of requests at once.
+        if let Some(mut shared) = route.pool.shared(&key) {
+            match send_on_h2(&mut shared, request, limits.deadline).await {
+                Ok(response) => {
+                    route.pool.note_reused();
+                    break (None, response);
+                }
+                Err(Unsent(unsent)) => {
+                    route.pool.forget_shared(&key);
+                    request = unsent;
+                    continue;
+                }
+                Err(Failed(e)) => return Err(e),
+            }
+        }
+        let (connection, reused) = match ready_idle(&route.pool, &key, limits.deadline).await {
+            Some(sender) => (Opened::Http1(sender), true),
             None => (open(&key, &route, limits).await?, false),
+        };
+        let mut sender = match connection {
+            Opened::Http2(mut shared) => {
+                match send_on_h2(&mut shared, request, limits.deadline).await {
+                    Ok(response) => break (None, response),
+                    Err(Unsent(_)) => return Err(Error::ConnectionTerminated),
+                    Err(Failed(e)) => return Err(e),
+                }
+            }
+            Opened::Http1(sender) => sender,
         };
         match tokio::time::timeout(remaining(limits.deadline), sender.try_send_request(request))
             .await
@@ -84,7 +110,7 @@ pub async fn send(
                 if reused {
                     route.pool.note_reused();
                 }
-                break (sender, response);
+                break (Some(sender), response);
             }
             Ok(Err(mut failed)) => match failed.take_message() {
                 // The server closed an idle connection under us before the
@@ -109,7 +135,8 @@ pub async fn send(
         .get(http::header::CONNECTION)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("close"));
-    let release = (!closing).then(|| Release {
+    // HTTP/2 streams need no hand-back: the connection stays shared.
+    let release = sender.filter(|_| !closing).map(|sender| Release {
         pool: route.pool.clone(),
         key,
         sender,
@@ -150,12 +177,51 @@ async fn ready_idle(
     None
 }
 
-/// A new connection to `key`'s origin: TCP, then TLS when the scheme says.
-async fn open(
-    key: &PoolKey,
-    route: &Route,
-    limits: SendLimits,
-) -> Result<SendRequest<WasiBody>, Error> {
+enum Opened {
+    Http1(SendRequest<WasiBody>),
+    /// Already shared in the pool for other requests to the origin.
+    Http2(http2::SendRequest<WasiBody>),
+}
+
+enum H2Failure {
+    /// The connection was gone before the request left; it may go elsewhere.
+    Unsent(Request<WasiBody>),
+    Failed(Error),
+}
+use H2Failure::{Failed, Unsent};
+
+async fn send_on_h2(
+    sender: &mut http2::SendRequest<WasiBody>,
+    request: Request<WasiBody>,
+    deadline: Instant,
+) -> Result<Response<hyper::body::Incoming>, H2Failure> {
+    match tokio::time::timeout(remaining(deadline), sender.try_send_request(request)).await {
+        Err(_) => Err(Failed(Error::ConnectionReadTimeout)),
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(mut failed)) => match failed.take_message() {
+            Some(unsent) => Err(Unsent(unsent)),
+            None => Err(Failed(Error::from(failed.into_error()))),
+        },
+    }
+}
+
+/// Runs HTTP/2 connection tasks on the host's tokio runtime.
+#[derive(Clone, Copy)]
+struct TokioExecutor;
+
+impl<F> hyper::rt::Executor<F> for TokioExecutor
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, future: F) {
+        tokio::spawn(future);
+    }
+}
+
+/// A new connection to `key`'s origin: TCP, then TLS when the scheme says,
+/// speaking HTTP/2 when the server chose it during the TLS handshake.
+async fn open(key: &PoolKey, route: &Route, limits: SendLimits) -> Result<Opened, Error> {
     let connect_budget = limits.connect_timeout.min(remaining(limits.deadline));
     let tcp = match tokio::time::timeout(
         connect_budget,
@@ -175,11 +241,20 @@ async fn open(
             Err(_) => ServerName::try_from(key.host.clone())?,
         };
         let handshake = tokio_rustls::TlsConnector::from(route.tls.clone()).connect(name, tcp);
-        match tokio::time::timeout(remaining(limits.deadline), handshake).await {
+        let stream = match tokio::time::timeout(remaining(limits.deadline), handshake).await {
             Err(_) => return Err(Error::ConnectionTimeout),
             Ok(Err(e)) => return Err(tls_error(e)),
-            Ok(Ok(stream)) => Box::new(stream),
+            Ok(Ok(stream)) => stream,
+        };
+        if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+            let (sender, connection) =
+                http2::handshake(TokioExecutor, TokioIo::new(stream)).await?;
+            tokio::spawn(connection);
+            route.pool.note_opened();
+            route.pool.share(key.clone(), sender.clone());
+            return Ok(Opened::Http2(sender));
         }
+        Box::new(stream)
     } else {
         Box::new(tcp)
     };
@@ -187,7 +262,7 @@ async fn open(
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
     tokio::spawn(connection);
     route.pool.note_opened();
-    Ok(sender)
+    Ok(Opened::Http1(sender))
 }
 
 /// Hands the connection back to the pool once its response has been read

@@ -1,7 +1,9 @@
-//! Idle HTTP/1.1 connections the host keeps between lookups, so a batch
-//! pays for TCP (and TLS) set-up once per origin instead of once per
-//! request. The pool belongs to the host: a plugin asks for a request and
-//! never sees, chooses or keeps a connection.
+//! Connections the host keeps between lookups, so a batch pays for TCP
+//! (and TLS) set-up once per origin instead of once per request: idle
+//! HTTP/1.1 connections, one request at a time each, and HTTP/2
+//! connections shared by every request to their origin. The pool belongs
+//! to the host: a plugin asks for a request and never sees, chooses or
+//! keeps a connection.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use hyper::client::conn::http1::SendRequest;
+use hyper::client::conn::{http1, http2};
 use tokio::time::Instant;
 use wasmtime_wasi_http::WasiBody;
 
@@ -31,7 +33,7 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 const MAX_IDLE_PER_ORIGIN: usize = 256;
 
 struct Idle {
-    sender: SendRequest<WasiBody>,
+    sender: http1::SendRequest<WasiBody>,
     since: Instant,
 }
 
@@ -41,12 +43,17 @@ struct Idle {
 pub struct PoolStats {
     pub opened: u64,
     pub reused: u64,
+    /// Of `opened`, how many speak HTTP/2 (negotiated by TLS ALPN).
+    pub http2: u64,
 }
 
 #[derive(Clone, Default)]
 pub struct ConnectionPool {
     idle: Arc<Mutex<HashMap<PoolKey, Vec<Idle>>>>,
+    /// One multiplexed connection per origin that offered HTTP/2.
+    shared: Arc<Mutex<HashMap<PoolKey, http2::SendRequest<WasiBody>>>>,
     opened: Arc<AtomicU64>,
+    http2: Arc<AtomicU64>,
     reused: Arc<AtomicU64>,
 }
 
@@ -59,12 +66,13 @@ impl ConnectionPool {
         PoolStats {
             opened: self.opened.load(Ordering::Relaxed),
             reused: self.reused.load(Ordering::Relaxed),
+            http2: self.http2.load(Ordering::Relaxed),
         }
     }
 
     /// The most recently used live connection for `key`, if any. Closed
     /// and stale ones found on the way are dropped (which closes them).
-    pub(crate) fn checkout(&self, key: &PoolKey) -> Option<SendRequest<WasiBody>> {
+    pub(crate) fn checkout(&self, key: &PoolKey) -> Option<http1::SendRequest<WasiBody>> {
         let mut idle = self.idle.lock().expect("connection pool poisoned");
         let list = idle.get_mut(key)?;
         while let Some(candidate) = list.pop() {
@@ -76,7 +84,7 @@ impl ConnectionPool {
     }
 
     /// Gives back a connection whose last response was read to the end.
-    pub(crate) fn checkin(&self, key: PoolKey, sender: SendRequest<WasiBody>) {
+    pub(crate) fn checkin(&self, key: PoolKey, sender: http1::SendRequest<WasiBody>) {
         if sender.is_closed() {
             return;
         }
@@ -89,6 +97,30 @@ impl ConnectionPool {
                 since: Instant::now(),
             });
         }
+    }
+
+    /// The HTTP/2 connection to `key`'s origin, if one is open.
+    pub(crate) fn shared(&self, key: &PoolKey) -> Option<http2::SendRequest<WasiBody>> {
+        let mut shared = self.shared.lock().expect("connection pool poisoned");
+        match shared.get(key) {
+            Some(sender) if !sender.is_closed() => Some(sender.clone()),
+            Some(_) => {
+                shared.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    pub(crate) fn forget_shared(&self, key: &PoolKey) {
+        let mut shared = self.shared.lock().expect("connection pool poisoned");
+        shared.remove(key);
+    }
+
+    pub(crate) fn share(&self, key: PoolKey, sender: http2::SendRequest<WasiBody>) {
+        self.http2.fetch_add(1, Ordering::Relaxed);
+        let mut shared = self.shared.lock().expect("connection pool poisoned");
+        shared.insert(key, sender);
     }
 
     pub(crate) fn note_opened(&self) {

@@ -20,7 +20,7 @@ impl TlsConfigs {
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
-        let verifying = ClientConfig::builder_with_provider(provider.clone())
+        let mut verifying = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .expect("ring supports the default protocol versions")
             .with_root_certificates(roots)
@@ -35,6 +35,10 @@ impl TlsConfigs {
             .set_certificate_verifier(Arc::new(AcceptAnyCertificate(
                 provider.signature_verification_algorithms,
             )));
+        // Offer HTTP/2 first; servers without it answer HTTP/1.1.
+        for config in [&mut verifying, &mut unverified] {
+            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        }
         TlsConfigs {
             verifying: Arc::new(verifying),
             unverified: Arc::new(unverified),

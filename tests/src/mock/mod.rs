@@ -19,7 +19,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -59,6 +59,8 @@ pub struct Received {
     pub auth_key: Option<String>,
     pub content_type: Option<String>,
     pub body: String,
+    /// `HTTP/1.1` or `HTTP/2.0`.
+    pub version: String,
 }
 
 #[derive(Clone, Default)]
@@ -100,7 +102,12 @@ impl MockThreatFox {
     /// HTTPS with a self-signed certificate for `localhost` and 127.0.0.1,
     /// which no default trust store accepts.
     pub fn start_tls(api_key: &str) -> MockThreatFox {
-        Self::spawn(api_key, 0, Some(self_signed()))
+        Self::spawn(api_key, 0, Some(self_signed(false)))
+    }
+
+    /// Like `start_tls`, offering HTTP/2 (and HTTP/1.1) during the handshake.
+    pub fn start_tls_h2(api_key: &str) -> MockThreatFox {
+        Self::spawn(api_key, 0, Some(self_signed(true)))
     }
 
     fn spawn(api_key: &str, port: u16, tls: Option<TlsMaterial>) -> MockThreatFox {
@@ -222,7 +229,14 @@ async fn serve(listener: TcpListener, tls: Option<TlsMaterial>, key: String, sha
                 let acceptor = material.acceptor.clone();
                 tokio::spawn(async move {
                     // A client that rejects our certificate hangs up here.
-                    if let Ok(stream) = acceptor.accept(stream).await {
+                    let Ok(stream) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    } else {
                         let _ = hyper::server::conn::http1::Builder::new()
                             .serve_connection(TokioIo::new(stream), service)
                             .await;
@@ -249,6 +263,7 @@ async fn handle(
     let content_type = header("content-type");
     let method = request.method().to_string();
     let path = request.uri().path().to_string();
+    let version = format!("{:?}", request.version());
     let body = request
         .into_body()
         .collect()
@@ -261,6 +276,7 @@ async fn handle(
         auth_key: auth_key.clone(),
         content_type,
         body: String::from_utf8_lossy(&body).into_owned(),
+        version,
     });
     let queued = shared.failures.lock().unwrap().pop();
     let behavior = queued.unwrap_or_else(|| {
@@ -355,7 +371,7 @@ fn json(value: &serde_json::Value) -> Response<Body> {
     response
 }
 
-fn self_signed() -> TlsMaterial {
+fn self_signed(http2: bool) -> TlsMaterial {
     let certified =
         rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
             .expect("self-signed certificate");
@@ -363,12 +379,15 @@ fn self_signed() -> TlsMaterial {
     let key = rustls::pki_types::PrivateKeyDer::try_from(certified.signing_key.serialize_der())
         .expect("private key");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("protocol versions")
         .with_no_client_auth()
         .with_single_cert(vec![cert], key)
         .expect("server certificate");
+    if http2 {
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    }
     TlsMaterial {
         acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
     }
