@@ -22,6 +22,7 @@ pub mod inspect;
 mod lookup;
 mod outbound;
 pub mod outcome;
+pub mod policy;
 mod plugin;
 pub mod registry;
 pub mod render;

@@ -6,6 +6,7 @@ mod context;
 mod enrich;
 mod instance;
 mod lookup;
+mod policy;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -117,6 +118,10 @@ enum Command {
     /// history need `view`; everything else needs `update`).
     #[command(subcommand)]
     Instance(instance::InstanceCommand),
+    /// Which instances enrich which indicators: list, show, explain (need
+    /// `view`), add (needs `create`), remove (needs `update`).
+    #[command(subcommand, after_help = policy::POLICY_HELP)]
+    Policy(policy::PolicyCommand),
     /// Show each instance's quota: limit, used, given back, remaining, reset (needs `view`).
     Quota {
         #[arg(long, short)]
@@ -189,6 +194,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             lookup::test_connection(&context, instance, json).await
         }
         Command::Instance(command) => instance::run(&context, command).await,
+        Command::Policy(command) => policy::run(&context, command).await,
         Command::Quota { instance, format } => admin::quota(&context, instance, format),
         Command::Operator(command) => admin::operator(&context, command),
         Command::Inspect { plugin, format } => boundary::inspect(&plugin, format).await,
