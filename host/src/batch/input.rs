@@ -80,26 +80,27 @@ pub fn detect_format(name: Option<&str>, text: &str) -> InputFormat {
 pub fn parse(text: &str, format: InputFormat, column: Option<&str>) -> Result<Parsed, String> {
     let mut parsed = Parsed::default();
     let mut seen = HashSet::new();
-    let mut add_with = |parsed: &mut Parsed, line: usize, raw: &str, context: ItemContext| match detect(raw) {
-        Ok(indicator) => {
-            if seen.insert(indicator.clone()) {
-                let index = parsed.items.len();
-                parsed.items.push(Item {
-                    index,
-                    line,
-                    indicator,
-                    context,
-                });
-            } else {
-                parsed.duplicates += 1;
+    let mut add_with =
+        |parsed: &mut Parsed, line: usize, raw: &str, context: ItemContext| match detect(raw) {
+            Ok(indicator) => {
+                if seen.insert(indicator.clone()) {
+                    let index = parsed.items.len();
+                    parsed.items.push(Item {
+                        index,
+                        line,
+                        indicator,
+                        context,
+                    });
+                } else {
+                    parsed.duplicates += 1;
+                }
             }
-        }
-        Err(e) => parsed.rejected.push(Rejected {
-            line,
-            text: enrichbox_indicator::shorten(raw.trim()),
-            reason: e.to_string(),
-        }),
-    };
+            Err(e) => parsed.rejected.push(Rejected {
+                line,
+                text: enrichbox_indicator::shorten(raw.trim()),
+                reason: e.to_string(),
+            }),
+        };
     let mut add = |parsed: &mut Parsed, line: usize, raw: &str| {
         add_with(parsed, line, raw, ItemContext::default())
     };

@@ -15,7 +15,11 @@ pub struct ContextColumns {
 
 impl ContextColumns {
     pub fn find(headers: &csv::StringRecord) -> ContextColumns {
-        let position = |name: &str| headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
+        let position = |name: &str| {
+            headers
+                .iter()
+                .position(|h| h.trim().eq_ignore_ascii_case(name))
+        };
         ContextColumns {
             source: position("source"),
             tags: position("tags"),
@@ -93,7 +97,12 @@ fn confidence_text(text: &str) -> Result<u8, String> {
         .parse::<u8>()
         .ok()
         .filter(|c| *c <= 100)
-        .ok_or_else(|| format!("confidence `{}` is not a whole number from 0 to 100", text.trim()))
+        .ok_or_else(|| {
+            format!(
+                "confidence `{}` is not a whole number from 0 to 100",
+                text.trim()
+            )
+        })
 }
 
 #[cfg(test)]
@@ -117,7 +126,11 @@ mod tests {
         assert_eq!(parsed.items[1].context, ItemContext::default());
         assert_eq!(parsed.rejected.len(), 1);
         assert_eq!(parsed.rejected[0].line, 4);
-        assert!(parsed.rejected[0].reason.contains("150"), "{:?}", parsed.rejected);
+        assert!(
+            parsed.rejected[0].reason.contains("150"),
+            "{:?}",
+            parsed.rejected
+        );
     }
 
     #[test]

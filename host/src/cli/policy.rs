@@ -186,8 +186,16 @@ pub async fn run(context: &Context, command: PolicyCommand) -> Result<ExitCode> 
                 )?;
             }
             writeln!(out, "when        {}", policy.when.describe())?;
-            if let Some(stored) = db.policies()?.into_iter().find(|s| s.spec.name.eq_ignore_ascii_case(&name)) {
-                writeln!(out, "created     {} by {}", stored.created_at, stored.created_by)?;
+            if let Some(stored) = db
+                .policies()?
+                .into_iter()
+                .find(|s| s.spec.name.eq_ignore_ascii_case(&name))
+            {
+                writeln!(
+                    out,
+                    "created     {} by {}",
+                    stored.created_at, stored.created_by
+                )?;
             }
         }
         PolicyCommand::Explain(args) => return explain_command(context, args, &mut out),
@@ -244,7 +252,8 @@ fn explain_command(context: &Context, args: ExplainArgs, out: &mut dyn Write) ->
     let registry = context.registry(&db);
     let instances = registry.all().map_err(anyhow::Error::msg)?;
     let policies = all(context.config.as_ref(), Some(&db)).map_err(anyhow::Error::msg)?;
-    let router = Router::with_policies(policies, args.policy.as_deref()).map_err(anyhow::Error::msg)?;
+    let router =
+        Router::with_policies(policies, args.policy.as_deref()).map_err(anyhow::Error::msg)?;
     check_instances(router.policies(), &instance_names(&instances)).map_err(anyhow::Error::msg)?;
     let item_context = ItemContext {
         source: args.source,
@@ -264,15 +273,18 @@ fn explain_command(context: &Context, args: ExplainArgs, out: &mut dyn Write) ->
         let pause = breaker.pause(&config.name);
         Ok(InstanceState {
             instance: config.name.clone(),
-            quota: config
-                .quota
-                .map_or("unlimited".into(), |q| format!("{}/{}", q.units, q.per.as_str())),
+            quota: config.quota.map_or("unlimited".into(), |q| {
+                format!("{}/{}", q.units, q.per.as_str())
+            }),
             quota_remaining: ledger
                 .remaining(&config.name, config.quota)
                 .map_err(|e| format!("cannot read the quota of `{name}`: {e}"))?,
             paused_until: pause.as_ref().map(|p| enrichbox_quota::rfc3339(p.until)),
             pause_reason: pause.map(|p| p.reason),
-            kind_enabled: config.enabled_kinds.as_ref().is_none_or(|k| k.contains(&kind)),
+            kind_enabled: config
+                .enabled_kinds
+                .as_ref()
+                .is_none_or(|k| k.contains(&kind)),
         })
     };
     let default = registry.resolve(None).map(|r| r.config.name);
@@ -365,7 +377,12 @@ fn print_explanation(out: &mut dyn Write, e: &Explanation) -> std::io::Result<()
             } else {
                 " | kind not enabled (would be skipped)"
             };
-            writeln!(out, "  {}. {:20} {quota} | {circuit}{kind}", n + 1, i.instance)?;
+            writeln!(
+                out,
+                "  {}. {:20} {quota} | {circuit}{kind}",
+                n + 1,
+                i.instance
+            )?;
         }
     }
     Ok(())
@@ -438,7 +455,10 @@ pub(super) async fn router(
         match registry.resolve(None) {
             Ok(resolved) => default = Some(resolved),
             Err(why) => not_covered.extend(to_default.into_iter().map(|p| {
-                (p, format!("no policy takes it, and there is no default instance: {why}"))
+                (
+                    p,
+                    format!("no policy takes it, and there is no default instance: {why}"),
+                )
             })),
         }
     }

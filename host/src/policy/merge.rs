@@ -70,7 +70,11 @@ pub fn merge(policy: &str, outcomes: Vec<LookupOutcome>) -> LookupOutcome {
     };
     let Some(decider) = decider else {
         // A policy never runs with no instance; say so rather than invent.
-        let mut outcome = failure("", None, &format!("policy `{policy}` consulted no instance"));
+        let mut outcome = failure(
+            "",
+            None,
+            &format!("policy `{policy}` consulted no instance"),
+        );
         outcome.policy = Some(policy.to_string());
         return outcome;
     };

@@ -111,10 +111,11 @@ impl Conditions {
 
     pub fn check(&self, context: &ItemContext) -> Result<(), Miss> {
         if !self.sources.is_empty()
-            && !context
-                .source
-                .as_deref()
-                .is_some_and(|s| self.sources.iter().any(|w| w.eq_ignore_ascii_case(s.trim())))
+            && !context.source.as_deref().is_some_and(|s| {
+                self.sources
+                    .iter()
+                    .any(|w| w.eq_ignore_ascii_case(s.trim()))
+            })
         {
             return Err(Miss::Source {
                 wanted: self.sources.clone(),
@@ -198,14 +199,22 @@ impl fmt::Display for Miss {
         match self {
             Miss::KindNotListed(kind) => write!(f, "it lists no instance for {kind}"),
             Miss::Source { wanted, got: None } => {
-                write!(f, "it needs source {}; the input has none", wanted.join(" or "))
+                write!(
+                    f,
+                    "it needs source {}; the input has none",
+                    wanted.join(" or ")
+                )
             }
             Miss::Source {
                 wanted,
                 got: Some(got),
             } => write!(f, "it needs source {}, not `{got}`", wanted.join(" or ")),
             Miss::Tags { wanted, got } if got.is_empty() => {
-                write!(f, "it needs a tag {}; the input has none", wanted.join(" or "))
+                write!(
+                    f,
+                    "it needs a tag {}; the input has none",
+                    wanted.join(" or ")
+                )
             }
             Miss::Tags { wanted, got } => write!(
                 f,

@@ -120,7 +120,10 @@ impl ItemLookup for Router {
                             return failure(
                                 &value,
                                 Some(kind.as_str()),
-                                &format!("policy `{}`: instance `{name}` was not started", policy.name),
+                                &format!(
+                                    "policy `{}`: instance `{name}` was not started",
+                                    policy.name
+                                ),
                             );
                         }
                     }
@@ -157,8 +160,8 @@ pub async fn run_policy(
         Mode::Sequential => {
             for enricher in enrichers {
                 let outcome = enricher.lookup(value, Some(kind)).await;
-                let malicious = outcome.error.is_none()
-                    && outcome.verdict.as_deref() == Some("malicious");
+                let malicious =
+                    outcome.error.is_none() && outcome.verdict.as_deref() == Some("malicious");
                 outcomes.push(outcome);
                 if malicious {
                     break;
@@ -177,7 +180,11 @@ pub async fn run_policy(
                     Ok(answer) => done.push(answer),
                     Err(e) => done.push((
                         usize::MAX,
-                        failure(value, Some(kind.as_str()), &format!("a lookup task failed: {e}")),
+                        failure(
+                            value,
+                            Some(kind.as_str()),
+                            &format!("a lookup task failed: {e}"),
+                        ),
                     )),
                 }
             }

@@ -55,24 +55,59 @@ fn a_file_may_hold_only_policies_when_instances_live_in_the_database() {
 #[test]
 fn invalid_policies_are_named_with_file_policy_and_field() {
     let cases = [
-        ("[[policy]]\nname = \"p\"\nip = [\"A\"]\ncolour = 1\n", "colour", "unknown field"),
-        ("[[policy]]\nname = \"p\"\nip = [\"A\", \"B\", \"C\", \"D\"]\n", "ip", "at most 3"),
-        ("[[policy]]\nname = \"p\"\nmode = \"random\"\nip = [\"A\"]\n", "mode", "`random`"),
-        ("[[policy]]\nname = \"p\"\nip = [\"A\"]\nwhen = { min_confidence = 101 }\n", "when.min_confidence", "101 is outside 0-100"),
-        ("[[policy]]\nname = \"p\"\nurl = [\"A\", \"a\"]\n", "url", "listed twice"),
+        (
+            "[[policy]]\nname = \"p\"\nip = [\"A\"]\ncolour = 1\n",
+            "colour",
+            "unknown field",
+        ),
+        (
+            "[[policy]]\nname = \"p\"\nip = [\"A\", \"B\", \"C\", \"D\"]\n",
+            "ip",
+            "at most 3",
+        ),
+        (
+            "[[policy]]\nname = \"p\"\nmode = \"random\"\nip = [\"A\"]\n",
+            "mode",
+            "`random`",
+        ),
+        (
+            "[[policy]]\nname = \"p\"\nip = [\"A\"]\nwhen = { min_confidence = 101 }\n",
+            "when.min_confidence",
+            "101 is outside 0-100",
+        ),
+        (
+            "[[policy]]\nname = \"p\"\nurl = [\"A\", \"a\"]\n",
+            "url",
+            "listed twice",
+        ),
         ("[[policy]]\nname = \"p\"\nurl = []\n", "url", "empty"),
         ("[[policy]]\nname = \"p\"\n", "ip", "enriches nothing"),
-        ("[[policy]]\nname = \"p\"\nip = [\"A\"]\nwhen = { source = [\"x\"] }\n", "source", "expected one of `sources`"),
-        ("[[policy]]\nname = \"bad name!\"\nip = [\"A\"]\n", "name", "not a valid name"),
+        (
+            "[[policy]]\nname = \"p\"\nip = [\"A\"]\nwhen = { source = [\"x\"] }\n",
+            "source",
+            "expected one of `sources`",
+        ),
+        (
+            "[[policy]]\nname = \"bad name!\"\nip = [\"A\"]\n",
+            "name",
+            "not a valid name",
+        ),
     ];
     for (text, field, message) in cases {
         let e = error(text);
-        assert!(e.starts_with("/etc/enrichbox/enrichbox.toml: policy `"), "{e}");
+        assert!(
+            e.starts_with("/etc/enrichbox/enrichbox.toml: policy `"),
+            "{e}"
+        );
         assert!(e.contains(&format!("field `{field}`")), "{text}: {e}");
         assert!(e.contains(message), "{text}: {e}");
     }
-    let twice = error("[[policy]]\nname = \"p\"\nip = [\"A\"]\n[[policy]]\nname = \"P\"\nip = [\"A\"]\n");
-    assert!(twice.contains("policy `P`") && twice.contains("unique"), "{twice}");
+    let twice =
+        error("[[policy]]\nname = \"p\"\nip = [\"A\"]\n[[policy]]\nname = \"P\"\nip = [\"A\"]\n");
+    assert!(
+        twice.contains("policy `P`") && twice.contains("unique"),
+        "{twice}"
+    );
 }
 
 fn policy(name: &str, priority: i64, ip: &[&str], when: Conditions) -> Policy {
@@ -96,7 +131,10 @@ fn conditions_match_any_source_or_tag_case_insensitively_and_need_a_confidence()
         tags: vec!["C2".into()],
         min_confidence: Some(60),
     };
-    assert!(when.check(&context(Some("FEED-B"), &["x", "c2"], Some(60))).is_ok());
+    assert!(
+        when.check(&context(Some("FEED-B"), &["x", "c2"], Some(60)))
+            .is_ok()
+    );
     assert!(matches!(
         when.check(&context(Some("feed-c"), &["c2"], Some(90))),
         Err(Miss::Source { .. })
@@ -114,7 +152,10 @@ fn conditions_match_any_source_or_tag_case_insensitively_and_need_a_confidence()
         Err(Miss::Confidence { min: 60, got: None }),
         "no confidence is not enough confidence"
     );
-    assert!(when.check(&context(Some("feed-a"), &["c2"], Some(59))).is_err());
+    assert!(
+        when.check(&context(Some("feed-a"), &["c2"], Some(59)))
+            .is_err()
+    );
     let p = policy("p", 0, &["A"], Conditions::default());
     assert_eq!(
         p.check(Kind::Domain, &ItemContext::default()),
@@ -143,8 +184,15 @@ fn the_highest_priority_applicable_policy_wins_and_ties_go_by_name() {
     };
     assert_eq!(chosen(Some("trusted")).as_deref(), Some("vip"));
     assert_eq!(chosen(Some("other")).as_deref(), Some("alpha"));
-    assert_eq!(choose(&policies, Kind::Url, &ItemContext::default()).map(|p| &p.name), None);
-    assert!(find(&policies, "nope").unwrap_err().contains("known: vip, alpha, zeta, low"));
+    assert_eq!(
+        choose(&policies, Kind::Url, &ItemContext::default()).map(|p| &p.name),
+        None
+    );
+    assert!(
+        find(&policies, "nope")
+            .unwrap_err()
+            .contains("known: vip, alpha, zeta, low")
+    );
 }
 
 #[test]
@@ -159,14 +207,24 @@ fn a_forced_policy_reports_what_it_does_not_take() {
     ];
     let router = Router::with_policies(policies.clone(), Some("VIP")).unwrap();
     let why = router.plan(Kind::Ip, &ItemContext::default()).unwrap_err();
-    assert!(why.contains("policy `vip`") && why.contains("source trusted"), "{why}");
-    assert!(router.plan(Kind::Domain, &context(Some("trusted"), &[], None)).is_err());
+    assert!(
+        why.contains("policy `vip`") && why.contains("source trusted"),
+        "{why}"
+    );
+    assert!(
+        router
+            .plan(Kind::Domain, &context(Some("trusted"), &[], None))
+            .is_err()
+    );
     let auto = Router::with_policies(policies, None).unwrap();
     assert!(matches!(
         auto.plan(Kind::Ip, &ItemContext::default()),
         Ok(Plan::Policy { policy, .. }) if policy.name == "any"
     ));
-    assert!(matches!(auto.plan(Kind::Url, &ItemContext::default()), Ok(Plan::Default)));
+    assert!(matches!(
+        auto.plan(Kind::Url, &ItemContext::default()),
+        Ok(Plan::Default)
+    ));
 }
 
 fn outcome(instance: &str, verdict: Option<&str>, error: Option<ErrorKind>) -> LookupOutcome {
@@ -211,11 +269,22 @@ fn merging_keeps_the_strongest_verdict_all_findings_and_every_answer() {
     c.findings = vec![finding("1", "QakBot"), finding("2", "Emotet")];
     let merged = merge("p", vec![a, b, c]);
     assert_eq!(merged.verdict.as_deref(), Some("malicious"));
-    assert!(merged.error.is_none(), "one failure does not fail the merge");
+    assert!(
+        merged.error.is_none(),
+        "one failure does not fail the merge"
+    );
     assert_eq!(merged.instance, "C", "the instance that gave the verdict");
     assert_eq!(merged.lookup_id, "id-C");
-    let records: Vec<&str> = merged.findings.iter().map(|f| f.record_id.as_str()).collect();
-    assert_eq!(records, ["1", "2"], "a record two instances return is kept once");
+    let records: Vec<&str> = merged
+        .findings
+        .iter()
+        .map(|f| f.record_id.as_str())
+        .collect();
+    assert_eq!(
+        records,
+        ["1", "2"],
+        "a record two instances return is kept once"
+    );
     assert_eq!(merged.units_charged, 3);
     assert_eq!(merged.policy.as_deref(), Some("p"));
     let consulted: Vec<(&str, Option<&str>, Option<ErrorKind>)> = merged
@@ -267,5 +336,8 @@ fn merging_is_an_error_only_when_every_instance_failed() {
 #[test]
 fn results_without_a_policy_serialize_as_before() {
     let json = serde_json::to_value(outcome("A", Some("unknown"), None)).unwrap();
-    assert!(json.get("policy").is_none() && json.get("consulted").is_none(), "{json}");
+    assert!(
+        json.get("policy").is_none() && json.get("consulted").is_none(),
+        "{json}"
+    );
 }
