@@ -236,10 +236,11 @@ fn parallel_asks_every_instance_and_merges_their_answers() {
         &["enrich", "-", "--policy", "both", "--format", "table"],
         Some(C2_IP),
     );
+    let text = out(&table);
+    assert!(text.contains("malicious (cached)"), "{text}");
     assert!(
-        out(&table).contains("malicious (cached)"),
-        "{}",
-        out(&table)
+        text.contains("policy both: Quiet unknown > Knowing malicious"),
+        "{text}"
     );
 }
 
