@@ -93,7 +93,7 @@ pub async fn enrich(context: &Context, args: EnrichArgs) -> Result<ExitCode> {
             item.context.source.get_or_insert_with(|| source.clone());
         }
     }
-    let (router, not_covered) = super::policy::router(
+    let (router, not_covered) = super::routing::router(
         context,
         args.policy.as_deref(),
         args.instance.as_deref(),

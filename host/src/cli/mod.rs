@@ -7,6 +7,7 @@ mod enrich;
 mod instance;
 mod lookup;
 mod policy;
+mod routing;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -11,13 +10,11 @@ use enrichbox_indicator::detect;
 
 use super::Context;
 use super::admin::TableOrJson;
-use crate::batch::input::{Item, ItemContext};
-use crate::lookup::Enricher;
+use crate::batch::input::ItemContext;
 use crate::policy::explain::{Explanation, InstanceState, explain};
 use crate::policy::registry::{all, check_instances, ensure_managed, stored_policy};
-use crate::policy::{Plan, PolicySpec, Router, WhenSpec};
+use crate::policy::{PolicySpec, Router, WhenSpec};
 use crate::registry::{Origin, ResolvedInstance};
-use crate::runtime::Runtime;
 use crate::store::Permission;
 
 pub const POLICY_HELP: &str = "\
@@ -388,7 +385,7 @@ fn print_explanation(out: &mut dyn Write, e: &Explanation) -> std::io::Result<()
     Ok(())
 }
 
-fn instance_names(all: &[ResolvedInstance]) -> Vec<String> {
+pub(super) fn instance_names(all: &[ResolvedInstance]) -> Vec<String> {
     all.iter().map(|i| i.config.name.clone()).collect()
 }
 
@@ -396,121 +393,5 @@ fn origin_word(origin: &Origin) -> String {
     match origin {
         Origin::File(p) => format!("file {}", p.display()),
         Origin::Database(_) => "database".into(),
-    }
-}
-
-/// What `enrich` sends its items to. Items that go nowhere (the `--policy`
-/// does not take them, or no policy does and there is no default instance)
-/// are reported on stderr and removed; their count is returned.
-pub(super) async fn router(
-    context: &Context,
-    policy: Option<&str>,
-    instance: Option<&str>,
-    items: &mut Vec<Item>,
-    refresh: bool,
-) -> Result<(Router, usize)> {
-    let db = context.authorized(Permission::Enrich, "run lookups")?;
-    let registry = context.registry(&db);
-    let policies = match instance {
-        // --instance bypasses policies entirely.
-        Some(_) => Vec::new(),
-        None => all(context.config.as_ref(), Some(&db)).map_err(anyhow::Error::msg)?,
-    };
-    let runtime = Arc::new(Runtime::new().map_err(|e| anyhow::anyhow!("{e:#}"))?);
-    let start = Starter {
-        runtime,
-        ledger: context.ledger()?,
-        audit: context.audit()?,
-        cache: context.cache()?,
-        breaker: context.breaker()?,
-        refresh,
-    };
-    if policies.is_empty() && policy.is_none() {
-        // As without policies: one instance, chosen before reading anything.
-        let resolved = registry.resolve(instance).map_err(anyhow::Error::msg)?;
-        return Ok((Router::single(start.enricher(resolved).await?), 0));
-    }
-    let mut router = Router::with_policies(policies, policy).map_err(anyhow::Error::msg)?;
-    let instances = registry.all().map_err(anyhow::Error::msg)?;
-    check_instances(router.policies(), &instance_names(&instances)).map_err(anyhow::Error::msg)?;
-
-    let mut needed: Vec<String> = Vec::new();
-    let mut to_default = Vec::new();
-    let mut not_covered: Vec<(usize, String)> = Vec::new();
-    for (position, item) in items.iter().enumerate() {
-        match router.plan(item.indicator.kind(), &item.context) {
-            Ok(Plan::Policy { instances, .. }) => {
-                for name in instances {
-                    if !needed.iter().any(|n| n.eq_ignore_ascii_case(name)) {
-                        needed.push(name.clone());
-                    }
-                }
-            }
-            Ok(Plan::Default) => to_default.push(position),
-            Err(why) => not_covered.push((position, why)),
-        }
-    }
-    let mut default = None;
-    if !to_default.is_empty() {
-        match registry.resolve(None) {
-            Ok(resolved) => default = Some(resolved),
-            Err(why) => not_covered.extend(to_default.into_iter().map(|p| {
-                (
-                    p,
-                    format!("no policy takes it, and there is no default instance: {why}"),
-                )
-            })),
-        }
-    }
-    not_covered.sort_by_key(|(position, _)| *position);
-    for (position, why) in &not_covered {
-        let item = &items[*position];
-        eprintln!(
-            "not covered line {}: {}: {why}",
-            item.line,
-            item.indicator.value()
-        );
-    }
-    let mut position = 0;
-    items.retain(|_| {
-        let keep = !not_covered.iter().any(|(p, _)| *p == position);
-        position += 1;
-        keep
-    });
-    // Ordered output waits for index 0, 1, 2...: no gaps.
-    for (index, item) in items.iter_mut().enumerate() {
-        item.index = index;
-    }
-    for name in needed {
-        let resolved = registry.resolve(Some(&name)).map_err(anyhow::Error::msg)?;
-        router.add_instance(start.enricher(resolved).await?);
-    }
-    if let Some(resolved) = default {
-        router.set_default(start.enricher(resolved).await?);
-    }
-    Ok((router, not_covered.len()))
-}
-
-/// What every enricher of one run shares: one runtime (compiling is the
-/// slow part), one ledger, audit trail, cache and breaker.
-struct Starter {
-    runtime: Arc<Runtime>,
-    ledger: enrichbox_quota::Ledger,
-    audit: crate::audit::Audit,
-    cache: crate::cache::ResultCache,
-    breaker: crate::breaker::Breaker,
-    refresh: bool,
-}
-
-impl Starter {
-    async fn enricher(&self, resolved: ResolvedInstance) -> Result<Arc<Enricher>> {
-        Ok(Arc::new(
-            Enricher::new(self.runtime.clone(), resolved.config)
-                .await?
-                .with_ledger(self.ledger.clone())
-                .with_audit(self.audit.clone())
-                .with_cache(self.cache.clone(), self.refresh)
-                .with_breaker(self.breaker.clone()),
-        ))
     }
 }
