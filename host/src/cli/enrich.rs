@@ -19,7 +19,8 @@ pub const ENRICH_HELP: &str = "Examples:
   cat events.ndjson | enrichbox enrich - --field src_ip --ordered
 
 Lines that are not indicators are reported on stderr with their line number,
-skipped and counted; duplicates are looked up once. A summary goes to stderr.
+skipped and counted; duplicates are looked up once (with the first one's source,
+tags and confidence). A summary goes to stderr.
 
 CSV columns / NDJSON fields named source, tags (separated by ; | or ,; in NDJSON
 also an array) and confidence (0-100) are read for policy conditions; a bad

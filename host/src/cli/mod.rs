@@ -34,6 +34,9 @@ Instances can also be defined in enrichbox.toml (read-only to `instance` command
   enabled_kinds = [\"ip\", \"domain\", \"url\", \"hash\"]  # default: all the plugin supports
   quota = { units = 1000, per = \"day\" }  # hour, day, week or month; default unlimited
 
+Policies ([[policy]] in the file, or `enrichbox policy add`) choose which instances
+enrich which indicators; see `enrichbox policy --help`.
+
 The file is --config, else $ENRICHBOX_CONFIG, else ./enrichbox.toml (optional).
 The database is --db, else $ENRICHBOX_DB, else `database = \"...\"` in the file,
 else ~/.local/share/enrichbox/enrichbox.db. You act as --as NAME, else
@@ -55,11 +58,11 @@ host adds the API key itself. Quota, operators and managed instances live in a l
     after_help = AFTER_HELP
 )]
 pub struct Cli {
-    /// Configuration file with [[instance]] tables.
+    /// Configuration file with [[instance]] and [[policy]] tables.
     #[arg(long, global = true, env = "ENRICHBOX_CONFIG", value_name = "PATH")]
     config: Option<PathBuf>,
 
-    /// SQLite database for quota, operators and managed instances.
+    /// SQLite database for quota, operators, managed instances and policies.
     #[arg(long, global = true, env = "ENRICHBOX_DB", value_name = "PATH")]
     db: Option<PathBuf>,
 

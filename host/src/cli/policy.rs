@@ -60,7 +60,7 @@ pub enum PolicyCommand {
     },
     /// Show which policy and instances an indicator would go to, each
     /// instance's remaining quota and pause; sends nothing, spends nothing
-    /// (needs `view`).
+    /// (needs `view`). Exits 1 when nothing would enrich it.
     Explain(ExplainArgs),
     /// Add a policy to the database (needs `create`).
     Add {

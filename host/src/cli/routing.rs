@@ -87,9 +87,10 @@ pub(super) async fn router(
             item.indicator.value()
         );
     }
+    let dropped: std::collections::HashSet<usize> = not_covered.iter().map(|(p, _)| *p).collect();
     let mut position = 0;
     items.retain(|_| {
-        let keep = !not_covered.iter().any(|(p, _)| *p == position);
+        let keep = !dropped.contains(&position);
         position += 1;
         keep
     });
