@@ -171,6 +171,9 @@ fn database_policies_are_managed_with_permissions_and_names_stay_unique() {
     );
     let added = env.run("root", &add, None);
     assert!(added.status.success(), "{}", err(&added));
+    let again = env.run("root", &["policy", "add", "DB-Policy", "--ip", "A"], None);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(err(&again).contains("exists already"), "{}", err(&again));
 
     let list = env.run("viewer", &["policy", "list", "--format", "json"], None);
     assert!(list.status.success(), "{}", err(&list));
