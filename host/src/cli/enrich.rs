@@ -173,13 +173,12 @@ pub async fn enrich(context: &Context, args: EnrichArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(130));
     }
-    Ok(
-        if summary.failed() == 0 && summary.skipped_lines == 0 && summary.not_covered == 0 {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(1)
-        },
-    )
+    let complete = summary.skipped_lines == 0 && summary.not_covered == 0;
+    Ok(if summary.failed() == 0 && complete {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn print_summary(s: &Summary) {
