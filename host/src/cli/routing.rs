@@ -42,7 +42,7 @@ pub(super) async fn router(
         refresh,
     };
     if policies.is_empty() && policy.is_none() {
-        // As without policies: one instance, chosen before reading anything.
+        // As before policies existed: every item to one instance.
         let resolved = registry.resolve(instance).map_err(anyhow::Error::msg)?;
         return Ok((Router::single(start.enricher(resolved).await?), 0));
     }
@@ -98,12 +98,24 @@ pub(super) async fn router(
     for (index, item) in items.iter_mut().enumerate() {
         item.index = index;
     }
+    let mut started: Vec<Arc<Enricher>> = Vec::new();
     for name in needed {
         let resolved = registry.resolve(Some(&name)).map_err(anyhow::Error::msg)?;
-        router.add_instance(start.enricher(resolved).await?);
+        let enricher = start.enricher(resolved).await?;
+        router.add_instance(enricher.clone());
+        started.push(enricher);
     }
     if let Some(resolved) = default {
-        router.set_default(start.enricher(resolved).await?);
+        // One enricher per instance, whichever way items reach it.
+        let same = started.iter().find(|e| {
+            e.instance()
+                .name
+                .eq_ignore_ascii_case(&resolved.config.name)
+        });
+        router.set_default(match same {
+            Some(enricher) => enricher.clone(),
+            None => start.enricher(resolved).await?,
+        });
     }
     Ok((router, not_covered.len()))
 }
