@@ -24,6 +24,7 @@ mod lookup;
 mod outbound;
 pub mod outcome;
 mod plugin;
+pub mod policy;
 pub mod registry;
 pub mod render;
 mod runtime;

@@ -40,6 +40,12 @@ pub struct LookupOutcome {
     /// Quota units this lookup spent (0 when none was sent or none is kept).
     #[serde(skip, default)]
     pub units_charged: u32,
+    /// The policy that chose the instances (absent without a policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// What each instance of the policy answered, in the order asked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consulted: Vec<crate::policy::Consulted>,
 }
 
 impl LookupOutcome {

@@ -61,6 +61,7 @@ fn table(out: &mut dyn Write, outcomes: &[LookupOutcome]) -> io::Result<()> {
                 "error".into(),
                 format!("{}: {}", error.kind.as_str(), error.message),
             ]);
+            rows.extend(policy_row(o));
             continue;
         }
         let mut verdict = o.verdict.clone().unwrap_or_else(|| "unknown".into());
@@ -74,6 +75,7 @@ fn table(out: &mut dyn Write, outcomes: &[LookupOutcome]) -> io::Result<()> {
                 verdict,
                 format!("no record at {}", o.provider),
             ]);
+            rows.extend(policy_row(o));
             continue;
         }
         for (i, f) in o.findings.iter().enumerate() {
@@ -106,6 +108,7 @@ fn table(out: &mut dyn Write, outcomes: &[LookupOutcome]) -> io::Result<()> {
             };
             rows.push([indicator, kind, verdict, details.join(" | ")]);
         }
+        rows.extend(policy_row(o));
     }
     let widths: Vec<usize> = (0..3)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
@@ -124,6 +127,26 @@ fn table(out: &mut dyn Write, outcomes: &[LookupOutcome]) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// A row `policy P: A quota-exhausted > B malicious` under a policy's
+/// result: who was asked, in order, and what each said.
+fn policy_row(o: &LookupOutcome) -> Option<[String; 4]> {
+    let policy = o.policy.as_ref()?;
+    let answers: Vec<String> = o
+        .consulted
+        .iter()
+        .map(|c| {
+            let answer = c
+                .error
+                .map(|e| e.as_str().to_string())
+                .or_else(|| c.verdict.clone())
+                .unwrap_or_default();
+            format!("{} {answer}", c.instance)
+        })
+        .collect();
+    let line = format!("policy {policy}: {}", answers.join(" > "));
+    Some([String::new(), String::new(), String::new(), line])
 }
 
 pub fn description(

@@ -159,8 +159,15 @@ pub fn parse(text: &str, format: InputFormat, column: Option<&str>) -> Result<Pa
                         .iter()
                         .find_map(|c| value.get(*c)),
                 };
+                let context = match super::item_context::from_json(&value) {
+                    Ok(context) => context,
+                    Err(why) => {
+                        parsed.rejected.push(reject(why));
+                        continue;
+                    }
+                };
                 match field.and_then(|f| f.as_str()) {
-                    Some(raw) => add(&mut parsed, n + 1, raw),
+                    Some(raw) => add_with(&mut parsed, n + 1, raw, context),
                     None => parsed.rejected.push(reject(format!(
                         "no string field `{}`",
                         column.unwrap_or("indicator` (or `ioc`, `value")
@@ -190,12 +197,28 @@ pub fn parse(text: &str, format: InputFormat, column: Option<&str>) -> Result<Pa
                         headers.iter().collect::<Vec<_>>().join(", ")
                     )
                 })?;
+            let context_columns = super::item_context::ContextColumns::find(&headers);
             for record in reader.records() {
                 match record {
                     Ok(record) => {
                         let line = record.position().map_or(0, |p| p.line() as usize);
+                        let context = match context_columns.read(&record) {
+                            Ok(context) => context,
+                            Err(reason) => {
+                                parsed.rejected.push(Rejected {
+                                    line,
+                                    text: enrichbox_indicator::shorten(
+                                        record.get(position).unwrap_or("").trim(),
+                                    ),
+                                    reason,
+                                });
+                                continue;
+                            }
+                        };
                         match record.get(position) {
-                            Some(raw) if !raw.trim().is_empty() => add(&mut parsed, line, raw),
+                            Some(raw) if !raw.trim().is_empty() => {
+                                add_with(&mut parsed, line, raw, context)
+                            }
                             _ => parsed.rejected.push(Rejected {
                                 line,
                                 text: String::new(),

@@ -2,6 +2,7 @@
 //! complete (or in input order), and a summary at the end.
 
 pub mod input;
+mod item_context;
 pub mod stix_input;
 
 use std::collections::{BTreeMap, HashMap};
@@ -26,6 +27,19 @@ pub struct BatchOptions {
     pub ordered: bool,
 }
 
+/// What looks one item up: an instance's [`Enricher`], or a policy
+/// [`Router`](crate::policy::Router) that picks instances per item.
+pub trait ItemLookup: Send + Sync + 'static {
+    fn lookup_item(&self, item: &Item) -> impl Future<Output = LookupOutcome> + Send;
+}
+
+impl ItemLookup for Enricher {
+    async fn lookup_item(&self, item: &Item) -> LookupOutcome {
+        self.lookup(&item.indicator.value(), Some(item.indicator.kind()))
+            .await
+    }
+}
+
 /// Counts of one run, printed at the end.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Summary {
@@ -36,6 +50,8 @@ pub struct Summary {
     pub skipped_lines: usize,
     pub duplicates: usize,
     pub quota_units: u64,
+    /// Indicators no policy covered (reported, not looked up).
+    pub not_covered: usize,
     /// Indicators not looked up because the run was stopped.
     pub not_started: usize,
     pub seconds: f64,
@@ -50,8 +66,8 @@ impl Summary {
 
 /// Looks every item up, handing each result to `emit` as soon as the order
 /// allows.
-pub async fn run(
-    enricher: Arc<Enricher>,
+pub async fn run<L: ItemLookup>(
+    enricher: Arc<L>,
     items: Vec<Item>,
     options: BatchOptions,
     mut emit: impl FnMut(LookupOutcome),
@@ -68,9 +84,7 @@ pub async fn run(
             let Some(item) = pending.next() else { break };
             let enricher = enricher.clone();
             tasks.spawn(async move {
-                let outcome = enricher
-                    .lookup(&item.indicator.value(), Some(item.indicator.kind()))
-                    .await;
+                let outcome = enricher.lookup_item(&item).await;
                 (item.index, outcome)
             });
         }

@@ -22,16 +22,33 @@ pub const ENRICH_HELP: &str = "Examples:
 Input is plain text, CSV, NDJSON or a STIX 2.1 bundle (the = comparisons of
 indicator patterns, and ipv4/ipv6/domain/url/file observables).
 Lines that are not indicators are reported on stderr with their line number,
-skipped and counted; duplicates are looked up once. For a bundle, the line is
-where the object starts, followed by its id. A summary goes to stderr.";
+skipped and counted; duplicates are looked up once (with the first one's source,
+tags and confidence). For a bundle, the line is where the object starts, followed
+by its id. A summary goes to stderr.
+
+CSV columns / NDJSON fields named source, tags (separated by ; | or ,; in NDJSON
+also an array) and confidence (0-100) are read for policy conditions; a bad
+confidence rejects the line. With policies defined, each indicator goes to the
+highest-priority policy that takes it, else to the default instance; --policy NAME
+uses that policy only and reports what it does not take as `not covered` (see
+`enrichbox policy --help`). --instance NAME ignores policies.";
 
 #[derive(Debug, clap::Args)]
 pub struct EnrichArgs {
     /// A file of indicators, or - for stdin.
     #[arg(default_value = "-")]
     input: String,
-    #[arg(long, short)]
+    /// Send every indicator to this instance, ignoring policies.
+    #[arg(long, short, conflicts_with = "policy")]
     instance: Option<String>,
+    /// Route indicators by this policy only; those it does not take are
+    /// reported and not looked up.
+    #[arg(long)]
+    policy: Option<String>,
+    /// The source of every indicator whose input names none (for policy
+    /// conditions).
+    #[arg(long)]
+    source: Option<String>,
     /// Input format (default: from the file extension, else the content).
     #[arg(long, value_enum)]
     input_format: Option<InputFormat>,
@@ -71,21 +88,26 @@ pub async fn enrich(context: &Context, args: EnrichArgs) -> Result<ExitCode> {
     let format_in = args
         .input_format
         .unwrap_or_else(|| input::detect_format(name.as_deref(), &text));
-    let parsed =
+    let mut parsed =
         input::parse(&text, format_in, args.column.as_deref()).map_err(anyhow::Error::msg)?;
     for rejected in &parsed.rejected {
         eprintln!("skipped line {}: {}", rejected.line, rejected.reason);
     }
-    let enricher = Arc::new(
-        super::lookup::enricher(
-            context,
-            args.instance.as_deref(),
-            "run lookups",
-            args.refresh,
-            usize::from(args.concurrency),
-        )
-        .await?,
-    );
+    if let Some(source) = &args.source {
+        for item in &mut parsed.items {
+            item.context.source.get_or_insert_with(|| source.clone());
+        }
+    }
+    let (router, not_covered) = super::routing::router(
+        context,
+        args.policy.as_deref(),
+        args.instance.as_deref(),
+        &mut parsed.items,
+        args.refresh,
+        usize::from(args.concurrency),
+    )
+    .await?;
+    let enricher = Arc::new(router);
     let stdout_is_terminal = std::io::stdout().is_terminal();
     let format = args.format.unwrap_or(if stdout_is_terminal {
         Format::Table
@@ -147,6 +169,7 @@ pub async fn enrich(context: &Context, args: EnrichArgs) -> Result<ExitCode> {
     }
     summary.skipped_lines = parsed.rejected.len();
     summary.duplicates = parsed.duplicates;
+    summary.not_covered = not_covered;
     print_summary(&summary);
     if summary.not_started > 0 {
         eprintln!(
@@ -155,7 +178,8 @@ pub async fn enrich(context: &Context, args: EnrichArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(130));
     }
-    Ok(if summary.failed() == 0 && summary.skipped_lines == 0 {
+    let complete = summary.skipped_lines == 0 && summary.not_covered == 0;
+    Ok(if summary.failed() == 0 && complete {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -185,6 +209,12 @@ fn print_summary(s: &Summary) {
         s.duplicates,
         s.quota_units
     );
+    if s.not_covered > 0 {
+        eprintln!(
+            "not covered by the policy: {} indicators (listed above; not looked up)",
+            s.not_covered
+        );
+    }
 }
 
 /// A one-line progress display on stderr, redrawn at most every 200 ms,

@@ -7,6 +7,8 @@ mod context;
 mod enrich;
 mod instance;
 mod lookup;
+mod policy;
+mod routing;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +35,9 @@ Instances can also be defined in enrichbox.toml (read-only to `instance` command
   enabled_kinds = [\"ip\", \"domain\", \"url\", \"hash\"]  # default: all the plugin supports
   quota = { units = 1000, per = \"day\" }  # hour, day, week or month; default unlimited
 
+Policies ([[policy]] in the file, or `enrichbox policy add`) choose which instances
+enrich which indicators; see `enrichbox policy --help`.
+
 The file is --config, else $ENRICHBOX_CONFIG, else ./enrichbox.toml (optional).
 The database is --db, else $ENRICHBOX_DB, else `database = \"...\"` in the file,
 else ~/.local/share/enrichbox/enrichbox.db. You act as --as NAME, else
@@ -54,11 +59,11 @@ host adds the API key itself. Quota, operators and managed instances live in a l
     after_help = AFTER_HELP
 )]
 pub struct Cli {
-    /// Configuration file with [[instance]] tables.
+    /// Configuration file with [[instance]] and [[policy]] tables.
     #[arg(long, global = true, env = "ENRICHBOX_CONFIG", value_name = "PATH")]
     config: Option<PathBuf>,
 
-    /// SQLite database for quota, operators and managed instances.
+    /// SQLite database for quota, operators, managed instances and policies.
     #[arg(long, global = true, env = "ENRICHBOX_DB", value_name = "PATH")]
     db: Option<PathBuf>,
 
@@ -122,6 +127,10 @@ enum Command {
     /// history need `view`; everything else needs `update`).
     #[command(subcommand)]
     Instance(instance::InstanceCommand),
+    /// Which instances enrich which indicators: list, show, explain (need
+    /// `view`), add (needs `create`), remove (needs `update`).
+    #[command(subcommand, after_help = policy::POLICY_HELP)]
+    Policy(policy::PolicyCommand),
     /// Show each instance's quota: limit, used, given back, remaining, reset (needs `view`).
     Quota {
         #[arg(long, short)]
@@ -208,6 +217,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             lookup::test_connection(&context, instance, json).await
         }
         Command::Instance(command) => instance::run(&context, command).await,
+        Command::Policy(command) => policy::run(&context, command).await,
         Command::Quota { instance, format } => admin::quota(&context, instance, format),
         Command::Operator(command) => admin::operator(&context, command),
         Command::Inspect { plugin, format } => boundary::inspect(&context, &plugin, format).await,

@@ -24,6 +24,8 @@ pub struct Config {
     pub audit_file: Option<PathBuf>,
     pub audit: Option<crate::audit::AuditTarget>,
     pub instances: Vec<InstanceConfig>,
+    /// `[[policy]]` tables: which instances enrich which indicators.
+    pub policies: Vec<crate::policy::Policy>,
 }
 
 /// A configuration problem, located as precisely as possible.
@@ -31,6 +33,7 @@ pub struct Config {
 pub struct ConfigError {
     pub path: PathBuf,
     pub instance: Option<String>,
+    pub policy: Option<String>,
     pub field: Option<String>,
     pub message: String,
 }
@@ -40,6 +43,9 @@ impl std::fmt::Display for ConfigError {
         write!(f, "{}", self.path.display())?;
         if let Some(instance) = &self.instance {
             write!(f, ": instance `{instance}`")?;
+        }
+        if let Some(policy) = &self.policy {
+            write!(f, ": policy `{policy}`")?;
         }
         if let Some(field) = &self.field {
             write!(f, ": field `{field}`")?;
@@ -60,6 +66,8 @@ struct FileTop {
     audit: Option<crate::audit::AuditTarget>,
     #[serde(default)]
     instance: Vec<toml::Table>,
+    #[serde(default)]
+    policy: Vec<toml::Table>,
 }
 
 impl Config {
@@ -68,6 +76,7 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             path: path.to_path_buf(),
             instance: None,
+            policy: None,
             field: None,
             message: format!("cannot read the configuration file: {e}"),
         })?;
@@ -80,11 +89,13 @@ impl Config {
         let error = |instance: Option<&str>, field: Option<&str>, message: String| ConfigError {
             path: path.to_path_buf(),
             instance: instance.map(str::to_string),
+            policy: None,
             field: field.map(str::to_string),
             message,
         };
         let top: FileTop = toml::from_str(text).map_err(|e| error(None, None, toml_message(&e)))?;
-        if top.instance.is_empty() {
+        // Policies alone are fine: their instances may live in the database.
+        if top.instance.is_empty() && top.policy.is_empty() {
             return Err(error(
                 None,
                 None,
@@ -123,6 +134,7 @@ impl Config {
                 format!("no instance is named `{default}`"),
             ));
         }
+        let policies = crate::policy::config::parse_file(path, top.policy)?;
         Ok(Config {
             path: path.to_path_buf(),
             default_instance: top.default_instance,
@@ -130,6 +142,7 @@ impl Config {
             audit_file: top.audit_file.map(|d| folder.join(d)),
             audit: top.audit,
             instances,
+            policies,
         })
     }
 

@@ -220,6 +220,8 @@ impl Enricher {
             log: Vec::new(),
             output: String::new(),
             units_charged: 0,
+            policy: None,
+            consulted: Vec::new(),
         };
         self.run_lookup(input, kind, &scope, &mut outcome).await;
         scope.record(

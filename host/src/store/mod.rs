@@ -3,6 +3,7 @@
 
 mod instances;
 mod operators;
+mod policies;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -11,6 +12,7 @@ use rusqlite::Connection;
 
 pub use instances::{HistoryEntry, StoredInstance};
 pub use operators::{Operator, Permission};
+pub use policies::StoredPolicy;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -55,6 +57,12 @@ CREATE TABLE IF NOT EXISTS instance_history (
     operator TEXT NOT NULL,
     action TEXT NOT NULL,
     details TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS policies (
+    name TEXT PRIMARY KEY COLLATE NOCASE,
+    spec TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL
 );
 ";
 

@@ -1,0 +1,8 @@
+//! Enrichment policies through the `enrichbox` binary: routing, sequential
+//! fall-through, parallel merge, conditions and priority, `policy explain`
+//! and database policies, against local ThreatFox mocks (one per instance,
+//! so each instance's requests can be counted).
+
+mod env;
+mod manage;
+mod routing;
