@@ -180,6 +180,16 @@ pub fn read_file(
 /// instance, lookup and time.
 pub struct DatabaseSink {
     conn: Arc<Mutex<rusqlite::Connection>>,
+    /// Records waiting for the connection. Whoever gets it next writes all
+    /// of them in one transaction: concurrent lookups share commits.
+    pending: Mutex<Vec<Pending>>,
+}
+
+struct Pending {
+    ts: String,
+    instance: String,
+    lookup_id: String,
+    record: String,
 }
 
 const AUDIT_SCHEMA: &str = "
@@ -198,6 +208,7 @@ impl DatabaseSink {
     pub fn open(path: &Path) -> Result<DatabaseSink, String> {
         Ok(DatabaseSink {
             conn: crate::sqlite::connect(Some(path), "audit trail", AUDIT_SCHEMA)?,
+            pending: Mutex::new(Vec::new()),
         })
     }
 
@@ -233,18 +244,43 @@ impl DatabaseSink {
 }
 
 impl AuditSink for DatabaseSink {
+    /// Returns once the record is committed, by this call or by another
+    /// that took it along.
     fn write(&self, record: &AuditRecord) {
-        let conn = self.conn.lock().expect("audit database poisoned");
         let text = serde_json::to_string(record).expect("a record serializes");
-        if let Err(e) = conn.execute(
-            "INSERT INTO audit_events (ts, instance, lookup_id, record) VALUES (?1, ?2, ?3, ?4)",
-            rusqlite::params![record.ts, record.instance, record.lookup_id, text],
-        ) {
+        self.pending
+            .lock()
+            .expect("audit queue poisoned")
+            .push(Pending {
+                ts: record.ts.clone(),
+                instance: record.instance.clone(),
+                lookup_id: record.lookup_id.clone(),
+                record: text,
+            });
+        let mut conn = self.conn.lock().expect("audit database poisoned");
+        let batch = std::mem::take(&mut *self.pending.lock().expect("audit queue poisoned"));
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(e) = insert_all(&mut conn, &batch) {
             crate::warn_once(&format!(
                 "cannot write the audit trail to the database: {e}"
             ));
         }
     }
+}
+
+fn insert_all(conn: &mut rusqlite::Connection, batch: &[Pending]) -> rusqlite::Result<()> {
+    let transaction = conn.transaction()?;
+    {
+        let mut insert = transaction.prepare_cached(
+            "INSERT INTO audit_events (ts, instance, lookup_id, record) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for p in batch {
+            insert.execute(rusqlite::params![p.ts, p.instance, p.lookup_id, p.record])?;
+        }
+    }
+    transaction.commit()
 }
 
 /// Where the audit trail goes.

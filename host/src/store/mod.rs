@@ -93,8 +93,7 @@ impl Database {
             message: e.to_string(),
         };
         let conn = Connection::open(path).map_err(sql)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(sql)?;
+        enrichbox_quota::wait_briefly_when_busy(&conn).map_err(sql)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sql)?;
         conn.execute_batch(SCHEMA).map_err(sql)?;
