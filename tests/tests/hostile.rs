@@ -233,3 +233,15 @@ async fn results_that_break_the_contract_are_rejected() {
     // Invalid UTF-8 cannot even cross the boundary: the canonical ABI refuses it.
     failed_with(&arena.attack("non-utf8").await, ErrorKind::PluginFailed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_sandbox_slot_shows_nothing_of_the_lookup_before() {
+    let arena = Arena::new().await;
+    // Sequential lookups reuse the same pooled slot; each must find the
+    // memory as new, although the one before left traces everywhere.
+    for _ in 0..3 {
+        let outcome = arena.attack("leftovers").await;
+        arena.assert_audited(&outcome, None);
+        assert_eq!(seen(&outcome), "static=\"\" dirty_bytes=0");
+    }
+}

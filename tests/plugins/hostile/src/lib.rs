@@ -97,8 +97,37 @@ fn recurse(depth: u64) -> u64 {
     std::hint::black_box(recurse(depth + 1)).wrapping_add(padding[(depth % 64) as usize])
 }
 
+/// Written by `leftovers`, so the next sandbox in the same pool slot can
+/// look for it.
+static mut TRACE: [u8; 32] = [0; 32];
+
+/// Reads what an earlier lookup in this (pooled) sandbox slot may have left:
+/// a static and a freshly grown page must both be as new. Then leaves
+/// traces for the next one.
+fn leftovers() -> Result<Enrichment, EnrichError> {
+    use core::arch::wasm32;
+    const PAGE: usize = 65536;
+    // SAFETY: the guest is single-threaded; TRACE is only touched here.
+    let previous = unsafe { (&raw const TRACE).read() };
+    let grown = wasm32::memory_grow(0, 1);
+    if grown == usize::MAX {
+        return report("memory.grow failed".into());
+    }
+    // SAFETY: page `grown` was just added to linear memory and nothing else
+    // (the allocator included) knows about it.
+    let page = unsafe { core::slice::from_raw_parts_mut((grown * PAGE) as *mut u8, PAGE) };
+    let dirty = page.iter().filter(|b| **b != 0).count();
+    page.fill(0xAB);
+    unsafe { (&raw mut TRACE).write(*b"trace-left-by-an-earlier-lookup!") };
+    let static_text = String::from_utf8_lossy(&previous)
+        .trim_matches('\0')
+        .to_string();
+    report(format!("static={static_text:?} dirty_bytes={dirty}"))
+}
+
 fn attack_with(attack: &str, domain: &str) -> Result<Enrichment, EnrichError> {
     match attack {
+        "leftovers" => leftovers(),
         "read-file" => report(format!("{:?}", std::fs::read_to_string("/etc/passwd"))),
         "list-dir" => report(format!("{:?}", std::fs::read_dir("/").map(|d| d.count()))),
         "env-var" => {
