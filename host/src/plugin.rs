@@ -241,27 +241,13 @@ impl Plugin {
         runtime: &Runtime,
     ) -> Result<SandboxTiming, SandboxFailure> {
         let spec = no_network_spec(Limits::default().timeout);
+        let limits = spec.limits;
         let _slot = runtime.sandbox_slot().await;
-        let requests = Arc::new(Mutex::new(Vec::new()));
         let output = CappedOutput::new(MAX_OUTPUT_BYTES);
-        let gate = OutboundGate::new(
-            spec.policy,
-            runtime.tls.clone(),
-            runtime.pool.clone(),
-            requests,
-        );
-        let state = HostState::new(
-            spec.instance,
-            spec.grant,
-            gate,
-            &output,
-            spec.limits.max_memory_bytes,
-        );
-        let trap = |e: wasmtime::Error| {
-            classify_trap(&e, spec.limits.timeout, spec.limits.max_memory_bytes)
-        };
+        let (state, _) = sandbox_state(runtime, spec, &output);
+        let trap = |e: wasmtime::Error| classify_trap(&e, limits.timeout, limits.max_memory_bytes);
         let started = std::time::Instant::now();
-        let mut store = runtime.store(state, spec.limits.timeout);
+        let mut store = runtime.store(state, limits.timeout);
         let bindings = self.pre.instantiate_async(&mut store).await.map_err(trap)?;
         let instantiated = started.elapsed();
         bindings
@@ -278,24 +264,10 @@ impl Plugin {
     /// Runs `call` in a fresh store built from `spec`.
     pub(crate) async fn call(&self, runtime: &Runtime, spec: CallSpec, call: Call) -> CallReport {
         let _slot = runtime.sandbox_slot().await;
-        let requests = Arc::new(Mutex::new(Vec::new()));
         let output = CappedOutput::new(MAX_OUTPUT_BYTES);
-        let gate = OutboundGate::new(
-            spec.policy,
-            runtime.tls.clone(),
-            runtime.pool.clone(),
-            requests.clone(),
-        );
-        let mut state = HostState::new(
-            spec.instance,
-            spec.grant,
-            gate,
-            &output,
-            spec.limits.max_memory_bytes,
-        );
-        state.quota_remaining = spec.quota_remaining;
-        state.audit = spec.audit;
-        let timeout = spec.limits.timeout;
+        let limits = spec.limits;
+        let (state, requests) = sandbox_state(runtime, spec, &output);
+        let timeout = limits.timeout;
         let mut store = runtime.store(state, timeout);
         let run = async {
             let bindings = self.pre.instantiate_async(&mut store).await?;
@@ -314,7 +286,7 @@ impl Plugin {
         let result = match tokio::time::timeout(timeout, run).await {
             Err(_) => Err(SandboxFailure::Timeout(timeout)),
             Ok(Ok(returned)) => Ok(returned),
-            Ok(Err(error)) => Err(classify_trap(&error, timeout, spec.limits.max_memory_bytes)),
+            Ok(Err(error)) => Err(classify_trap(&error, timeout, limits.max_memory_bytes)),
         };
         let log = std::mem::take(&mut store.data_mut().log.lines);
         drop(store);
@@ -335,6 +307,32 @@ impl Plugin {
             discarded_output,
         }
     }
+}
+
+/// The host state of one sandbox built from `spec`, and the log its
+/// outbound gate fills.
+fn sandbox_state(
+    runtime: &Runtime,
+    spec: CallSpec,
+    output: &CappedOutput,
+) -> (HostState, crate::outbound::OutboundLog) {
+    let requests: crate::outbound::OutboundLog = Arc::new(Mutex::new(Vec::new()));
+    let gate = OutboundGate::new(
+        spec.policy,
+        runtime.tls.clone(),
+        runtime.pool.clone(),
+        requests.clone(),
+    );
+    let mut state = HostState::new(
+        spec.instance,
+        spec.grant,
+        gate,
+        output,
+        spec.limits.max_memory_bytes,
+    );
+    state.quota_remaining = spec.quota_remaining;
+    state.audit = spec.audit;
+    (state, requests)
 }
 
 /// A call that may do nothing but compute: no network, no grant.

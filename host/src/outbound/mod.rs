@@ -5,6 +5,6 @@ mod gate;
 mod pool;
 mod tls;
 
-pub use gate::{BeforeSend, GatePolicy, OutboundGate, OutboundRecord};
+pub use gate::{BeforeSend, GatePolicy, OutboundGate, OutboundLog, OutboundRecord};
 pub use pool::{ConnectionPool, PoolStats};
 pub use tls::TlsConfigs;
