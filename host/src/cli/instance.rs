@@ -331,6 +331,22 @@ pub async fn run(context: &Context, command: InstanceCommand) -> Result<ExitCode
         InstanceCommand::Remove { name } => {
             let db = context.authorized(Permission::Update, "remove instances")?;
             managed_spec(context, &db, &name)?;
+            // A policy naming a missing instance would stop every `enrich`.
+            let policies = crate::policy::registry::all(context.config.as_ref(), Some(&db))
+                .map_err(anyhow::Error::msg)?;
+            let users = crate::policy::registry::users_of(&policies, &name);
+            if !users.is_empty() {
+                bail!(
+                    "instance `{name}` is used by the polic{} {}; take it out of {} first (`enrichbox policy remove`, or edit the configuration file)",
+                    if users.len() == 1 { "y" } else { "ies" },
+                    users
+                        .iter()
+                        .map(|u| format!("`{u}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if users.len() == 1 { "it" } else { "them" }
+                );
+            }
             db.remove_instance(&context.operator, &name)?;
             writeln!(out, "removed instance `{name}` (its history is kept)")?;
         }

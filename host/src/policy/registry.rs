@@ -60,6 +60,21 @@ pub fn ensure_managed(file: Option<&Config>, name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The policies that route indicators to `instance`, for refusing to
+/// remove an instance that is still in use.
+pub fn users_of<'a>(policies: &'a [Policy], instance: &str) -> Vec<&'a str> {
+    policies
+        .iter()
+        .filter(|p| {
+            p.routes
+                .instances()
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(instance))
+        })
+        .map(|p| p.name.as_str())
+        .collect()
+}
+
 /// Checks that every instance the policies name exists; the error names
 /// the policy and lists the known instances.
 pub fn check_instances(policies: &[Policy], known: &[String]) -> Result<(), String> {

@@ -246,3 +246,49 @@ fn database_policies_are_managed_with_permissions_and_names_stay_unique() {
         err(&output)
     );
 }
+
+#[test]
+fn an_instance_a_policy_routes_to_cannot_be_removed_until_the_policy_lets_go() {
+    let mock = MockThreatFox::start(KEY);
+    let base = mock.base_url().to_string();
+    let env = Env::new(&instance("A", &base, ""));
+    let added = env.run(
+        "root",
+        &[
+            "instance",
+            "add",
+            "Spare",
+            "--base-url",
+            &base,
+            "--api-key-env",
+            "TF_KEY",
+        ],
+        None,
+    );
+    assert!(added.status.success(), "{}", err(&added));
+    let policy = env.run(
+        "root",
+        &["policy", "add", "uses-spare", "--ip", "A,Spare"],
+        None,
+    );
+    assert!(policy.status.success(), "{}", err(&policy));
+
+    let refused = env.run("root", &["instance", "remove", "Spare"], None);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        err(&refused).contains("used by the policy `uses-spare`"),
+        "{}",
+        err(&refused)
+    );
+    let (still_works, results) = env.enrich(&["--policy", "uses-spare"], "139.180.203.104\n");
+    assert!(still_works.status.success(), "{}", err(&still_works));
+    assert_eq!(results.len(), 1);
+
+    assert!(
+        env.run("root", &["policy", "remove", "uses-spare"], None)
+            .status
+            .success()
+    );
+    let removed = env.run("root", &["instance", "remove", "Spare"], None);
+    assert!(removed.status.success(), "{}", err(&removed));
+}
