@@ -87,15 +87,23 @@ impl Registry<'_> {
             .map(|i| i.config.name.clone())
             .collect::<Vec<_>>()
             .join(", ");
-        let wanted = name
-            .map(str::to_string)
-            .or_else(|| self.file.and_then(|c| c.default_instance.clone()));
+        let from_file = self
+            .file
+            .and_then(|c| c.default_instance.as_ref().map(|d| (d, &c.path)));
+        let wanted = name.map(str::to_string).or_else(|| from_file.map(|(d, _)| d.clone()));
         match wanted {
             Some(wanted) => {
                 let index = all
                     .iter()
                     .position(|i| i.config.name.eq_ignore_ascii_case(&wanted))
-                    .ok_or_else(|| format!("no instance is named `{wanted}` (known: {})", or_none(&names)))?;
+                    .ok_or_else(|| match (name, from_file) {
+                        (None, Some((_, path))) => format!(
+                            "default_instance in {} names `{wanted}`, but no instance is named so (known: {})",
+                            path.display(),
+                            or_none(&names)
+                        ),
+                        _ => format!("no instance is named `{wanted}` (known: {})", or_none(&names)),
+                    })?;
                 Ok(all.swap_remove(index))
             }
             None if all.len() == 1 => Ok(all.remove(0)),
@@ -103,7 +111,7 @@ impl Registry<'_> {
                 "no instance is configured: add one with `enrichbox instance add` or in enrichbox.toml (see --help)".into(),
             ),
             None => Err(format!(
-                "several instances exist; choose one with --instance NAME (known: {names})"
+                "several instances exist and none is the default; choose one with --instance NAME, or set default_instance = \"NAME\" in enrichbox.toml (known: {names})"
             )),
         }
     }

@@ -99,6 +99,23 @@ async fn units_come_back_when_nothing_was_sent_and_stay_spent_when_something_was
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_cannot_be_reached_costs_nothing() {
+    let mock = MockThreatFox::start("k1");
+    let clock = ManualClock::new(NOON);
+    let ledger = ledger(&clock);
+    let mut instance = instance_for(&mock);
+    // Nothing listens on port 1: every try is refused before a byte leaves.
+    instance.base_url = url::Url::parse("http://127.0.0.1:1/api/v1/").unwrap();
+    instance.quota = per_day(10);
+    let unreachable = enricher(instance).await.with_ledger(ledger.clone());
+    let outcome = unreachable.lookup(C2_IP, None).await;
+    assert_eq!(outcome.error.unwrap().kind, ErrorKind::UpstreamUnavailable);
+    assert_eq!(outcome.units_charged, 0);
+    let status = ledger.status("Test_ThreatFox", per_day(10)).unwrap();
+    assert_eq!((status.used, status.remaining), (0, Some(10)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_sending_more_than_declared_is_charged_what_it_declared() {
     let mock = MockThreatFox::start("k1");
     let clock = ManualClock::new(NOON);

@@ -91,8 +91,22 @@ pub fn detect_format(name: Option<&str>, text: &str) -> InputFormat {
         // A lone `{` starts a pretty-printed document, which NDJSON is not.
         Some("{") => InputFormat::Stix,
         Some(l) if l.starts_with('{') => InputFormat::Ndjson,
+        Some(l) if looks_like_csv_header(l) => InputFormat::Csv,
         _ => InputFormat::Text,
     }
+}
+
+/// A first line of several comma-separated fields, none of them an
+/// indicator, is a CSV header. (A URL may hold commas, but then the line
+/// as a whole, or one of its fields, is an indicator.)
+fn looks_like_csv_header(line: &str) -> bool {
+    let fields: Vec<&str> = line
+        .split(',')
+        .map(|f| f.trim().trim_matches('"'))
+        .collect();
+    fields.len() >= 2
+        && detect(line).is_err()
+        && fields.iter().all(|f| f.is_empty() || detect(f).is_err())
 }
 
 /// Reads `text` in `format`. `column` names the CSV column or NDJSON field;
@@ -289,6 +303,16 @@ mod tests {
     #[test]
     fn the_format_is_detected() {
         assert_eq!(detect_format(Some("a.csv"), ""), InputFormat::Csv);
+        // Piped CSV is known by its header.
+        let csv = "ioc,source,tags,confidence\n1.2.3.4,feed,c2,90\n";
+        assert_eq!(detect_format(None, csv), InputFormat::Csv);
+        assert_eq!(detect_format(Some("-"), csv), InputFormat::Csv);
+        // Indicators with commas are still text.
+        assert_eq!(
+            detect_format(None, "http://bad.example/a,b\n1.2.3.4\n"),
+            InputFormat::Text
+        );
+        assert_eq!(detect_format(None, "1.2.3.4,5.6.7.8\n"), InputFormat::Text);
         assert_eq!(detect_format(None, "{\"a\":1}"), InputFormat::Ndjson);
         assert_eq!(detect_format(Some("-"), "1.2.3.4"), InputFormat::Text);
         let bundle = "{\n  \"type\": \"bundle\",\n  \"objects\": []\n}\n";

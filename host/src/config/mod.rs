@@ -125,15 +125,8 @@ impl Config {
             }
             instances.push(instance);
         }
-        if let Some(default) = &top.default_instance
-            && !instances.iter().any(|i| &i.name == default)
-        {
-            return Err(error(
-                None,
-                Some("default_instance"),
-                format!("no instance is named `{default}`"),
-            ));
-        }
+        // `default_instance` may name an instance kept in the database,
+        // which this file cannot see; the registry checks it when used.
         let policies = crate::policy::config::parse_file(path, top.policy)?;
         Ok(Config {
             path: path.to_path_buf(),

@@ -47,6 +47,8 @@ pub struct Route {
     pub pool: ConnectionPool,
     pub tls: Arc<ClientConfig>,
     pub verify_ssl: bool,
+    /// Run once, when the request is about to be written to a connection.
+    pub before_send: Option<super::BeforeSend>,
 }
 
 pub async fn send(
@@ -72,9 +74,21 @@ pub async fn send(
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     *request.uri_mut() = path.parse().map_err(|_| Error::HttpRequestUriInvalid)?;
 
+    let mut before_send = route.before_send.clone();
+    let mut mark_sent = move || -> Result<(), Error> {
+        match before_send.take() {
+            Some(hook) => hook().map_err(|e| {
+                Error::InternalError(Some(format!(
+                    "the quota ledger could not record the request: {e}"
+                )))
+            }),
+            None => Ok(()),
+        }
+    };
     let (sender, response) = loop {
         // An HTTP/2 connection carries any number of requests at once.
         if let Some(mut shared) = route.pool.shared(&key) {
+            mark_sent()?;
             match send_on_h2(&mut shared, request, limits.deadline).await {
                 Ok(response) => {
                     route.pool.note_reused();
@@ -92,6 +106,7 @@ pub async fn send(
             Some(sender) => (Opened::Http1(sender), true),
             None => (open(&key, &route, limits).await?, false),
         };
+        mark_sent()?;
         let mut sender = match connection {
             Opened::Http2(mut shared) => {
                 match send_on_h2(&mut shared, request, limits.deadline).await {

@@ -49,8 +49,10 @@ pub struct GatePolicy {
     pub max_requests: u32,
     pub deadline: Instant,
     pub max_response_bytes: u64,
-    /// Runs before an allowed request leaves (the quota ledger records that
-    /// a request was sent); an error stops the request.
+    /// Runs once a connection to the provider is open, just before the
+    /// request is written to it (the quota ledger records that a request
+    /// was sent); an error stops the request. A provider that could not be
+    /// reached received nothing, so it is not run then.
     pub before_send: Option<BeforeSend>,
 }
 
@@ -174,14 +176,7 @@ impl WasiHttpHooks for OutboundGate {
     > {
         let method = request.method().to_string();
         let url = describe_uri(&request);
-        let admitted = self
-            .admit(&request)
-            .and_then(|()| match &self.policy.before_send {
-                Some(hook) => hook()
-                    .map_err(|e| format!("the quota ledger could not record the request: {e}")),
-                None => Ok(()),
-            });
-        if let Err(reason) = admitted {
+        if let Err(reason) = self.admit(&request) {
             self.record(OutboundRecord {
                 method,
                 url,
@@ -235,6 +230,7 @@ impl WasiHttpHooks for OutboundGate {
             pool: self.pool.clone(),
             tls: self.tls.for_instance(self.policy.verify_ssl),
             verify_ssl: self.policy.verify_ssl,
+            before_send: self.policy.before_send.clone(),
         };
         let log = self.log.clone();
         let trip_log = self.log.clone();
