@@ -408,3 +408,30 @@ fn instance_show_follows_the_circuit_through_half_open_to_closed() {
         .collect();
     assert_eq!(events.len(), 3, "{audit}");
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let mock = MockThreatFox::start("k-pipe");
+    let s = setup(&mock, "");
+    let mut child = Command::new(enrichbox_binary())
+        .arg("--config")
+        .arg(&s.config)
+        .args(["lookup", C2_IP, C2_DOMAIN, "--format", "json"])
+        .env("TEST_TF_KEY", "k-pipe")
+        .env("ENRICHBOX_DB", &s.db)
+        .env("ENRICHBOX_OPERATOR", "tester")
+        .env_remove("ENRICHBOX_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Like `enrichbox lookup ... | head -0`: nobody will read the output.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let errors = String::from_utf8_lossy(&output.stderr);
+    assert!(!errors.contains("panicked"), "{errors}");
+    assert!(!errors.contains("Broken pipe"), "{errors}");
+    assert_eq!(output.status.signal(), Some(13), "{:?}", output.status);
+}
