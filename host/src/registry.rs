@@ -90,7 +90,9 @@ impl Registry<'_> {
         let from_file = self
             .file
             .and_then(|c| c.default_instance.as_ref().map(|d| (d, &c.path)));
-        let wanted = name.map(str::to_string).or_else(|| from_file.map(|(d, _)| d.clone()));
+        let wanted = name
+            .map(str::to_string)
+            .or_else(|| from_file.map(|(d, _)| d.clone()));
         match wanted {
             Some(wanted) => {
                 let index = all

@@ -84,8 +84,19 @@ async fn a_missing_or_wrong_key_is_credentials_rejected() {
     instance.key_source = Some(enrichbox::config::KeySource::Value(
         enrichbox::secret::Secret::new("wrong-key"),
     ));
-    let outcome = enricher(instance).await.lookup(C2_IP, None).await;
+    let enricher = enricher(instance).await;
+    let outcome = enricher.lookup(C2_IP, None).await;
     assert_eq!(error_of(&outcome).0, ErrorKind::CredentialsRejected);
+
+    // After three rejections in a row the key will not be better on the
+    // next lookup: a batch stops spending requests and quota on it.
+    for _ in 0..5 {
+        let next = enricher.lookup(C2_DOMAIN, None).await;
+        assert_eq!(error_of(&next).0, ErrorKind::CredentialsRejected);
+    }
+    assert_eq!(mock.request_count(), 3);
+    let (_, message) = error_of(&enricher.lookup(C2_DOMAIN, None).await);
+    assert!(message.contains("3 times in a row"), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

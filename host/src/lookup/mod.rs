@@ -57,7 +57,14 @@ pub struct Enricher {
     /// Skip cached results (they are still refreshed).
     refresh: bool,
     breaker: Option<Breaker>,
+    /// Lookups in a row whose key the provider rejected. After a few, the
+    /// key will not be better on the next one either, so the rest of the
+    /// run spends no request or quota on it (one 403 may be a passing
+    /// firewall rule; three are not).
+    key_rejections: std::sync::atomic::AtomicU32,
 }
+
+const KEY_REJECTIONS_TO_STOP: u32 = 3;
 
 /// The result of `test-connection`.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -148,6 +155,7 @@ impl Enricher {
             cache_digest: String::new(),
             refresh: false,
             breaker: None,
+            key_rejections: Default::default(),
         })
     }
 
@@ -277,6 +285,20 @@ impl Enricher {
             outcome.lookup_id = lookup_id;
             return;
         }
+        if self
+            .key_rejections
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= KEY_REJECTIONS_TO_STOP
+        {
+            outcome.error = Some(LookupError::new(
+                ErrorKind::CredentialsRejected,
+                format!(
+                    "not sent: the provider rejected the API key of `{}` {KEY_REJECTIONS_TO_STOP} times in a row in this run; fix the key and run again",
+                    self.config.name
+                ),
+            ));
+            return;
+        }
         let trial = match self.admit_by_breaker(scope) {
             Ok(trial) => trial,
             Err(error) => {
@@ -309,6 +331,16 @@ impl Enricher {
             );
             tokio::time::sleep(wait).await;
             outcome.error = None;
+        }
+        match &outcome.error {
+            Some(e) if e.kind == ErrorKind::CredentialsRejected => {
+                self.key_rejections
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            None => self
+                .key_rejections
+                .store(0, std::sync::atomic::Ordering::Relaxed),
+            Some(_) => {}
         }
         self.record_health(scope, outcome, trial);
     }
