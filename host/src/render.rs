@@ -229,3 +229,18 @@ fn csv_field(text: &str) -> String {
         text.to_string()
     }
 }
+
+/// STIX has no place for a failed lookup; say each one on stderr so none
+/// is lost silently.
+pub fn stix_errors_to_stderr(outcomes: &[LookupOutcome]) {
+    for outcome in outcomes {
+        if let Some(error) = &outcome.error {
+            eprintln!(
+                "not in the bundle: {}: {}: {}",
+                outcome.indicator,
+                error.kind.as_str(),
+                error.message
+            );
+        }
+    }
+}

@@ -373,6 +373,15 @@ fn instance_show_tells_when_an_instance_is_paused() {
     );
     let audit = std::fs::read_to_string(s.db.with_file_name("audit.jsonl")).unwrap();
     assert!(audit.contains("\"event\":\"circuit-open\""), "{audit}");
+
+    // The provider is back and a connection test shows it: no need to wait
+    // out the ten-minute pause.
+    mock.set_behavior(Behavior::Normal);
+    let test = run(&s, "cli-key", &["test-connection"]);
+    assert!(test.status.success(), "{}", stderr(&test));
+    let text = stdout(&run(&s, "cli-key", &["instance", "show", "Local_TF"]));
+    assert!(text.contains("closed (lookups go through)"), "{text}");
+    assert!(run(&s, "cli-key", &["lookup", C2_IP]).status.success());
 }
 
 #[test]

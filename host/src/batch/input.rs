@@ -182,10 +182,11 @@ pub fn parse(text: &str, format: InputFormat, column: Option<&str>) -> Result<Pa
                 };
                 match field.and_then(|f| f.as_str()) {
                     Some(raw) => add_with(&mut parsed, n + 1, raw, context),
-                    None => parsed.rejected.push(reject(format!(
-                        "no string field `{}`",
-                        column.unwrap_or("indicator` (or `ioc`, `value")
-                    ))),
+                    None => parsed.rejected.push(reject(match column {
+                        Some(c) => format!("no string field `{c}`"),
+                        None => "no string field `indicator`, `ioc` or `value` (choose one with --field)"
+                            .to_string(),
+                    })),
                 }
             }
         }

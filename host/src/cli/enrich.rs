@@ -53,7 +53,7 @@ pub struct EnrichArgs {
     #[arg(long, value_enum)]
     input_format: Option<InputFormat>,
     /// CSV column or NDJSON field holding the indicator (default: indicator, ioc or value).
-    #[arg(long, alias = "field")]
+    #[arg(long, visible_alias = "field")]
     column: Option<String>,
     /// Output format (default: table on a terminal, ndjson otherwise).
     #[arg(long, short, value_enum)]
@@ -162,6 +162,9 @@ pub async fn enrich(context: &Context, args: EnrichArgs) -> Result<ExitCode> {
     progress.finish();
     if matches!(format, Format::Json | Format::Table | Format::Stix) {
         render::outcomes(&mut out, format, &collected)?;
+        if format == Format::Stix {
+            render::stix_errors_to_stderr(&collected);
+        }
     }
     out.flush()?;
     if let Some(e) = write_error {

@@ -93,6 +93,9 @@ pub async fn lookup(context: &Context, args: LookupArgs) -> Result<ExitCode> {
     }
     let mut stdout = std::io::stdout().lock();
     render::outcomes(&mut stdout, args.format, &outcomes)?;
+    if args.format == Format::Stix {
+        render::stix_errors_to_stderr(&outcomes);
+    }
     stdout.flush()?;
     Ok(if outcomes.iter().all(LookupOutcome::succeeded) {
         ExitCode::SUCCESS

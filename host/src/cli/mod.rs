@@ -44,8 +44,9 @@ else ~/.local/share/enrichbox/enrichbox.db. You act as --as NAME, else
 $ENRICHBOX_OPERATOR, else $USER.
 
 Exit status: 0 when every lookup succeeded (found or not found), 1 when any
-lookup or check failed, 2 when the command could not run (configuration,
-permission, usage).";
+lookup or check failed or (enrich) any input line was skipped or not covered
+by the policy, 2 when the command could not run (configuration, permission,
+usage), 130 when enrich was interrupted.";
 
 #[derive(Debug, Parser)]
 #[command(

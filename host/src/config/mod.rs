@@ -93,7 +93,8 @@ impl Config {
             field: field.map(str::to_string),
             message,
         };
-        let top: FileTop = toml::from_str(text).map_err(|e| error(None, None, toml_message(&e)))?;
+        let top: FileTop =
+            toml::from_str(text).map_err(|e| error(None, None, located(&e, text)))?;
         // Policies alone are fine: their instances may live in the database.
         if top.instance.is_empty() && top.policy.is_empty() {
             return Err(error(
@@ -172,6 +173,17 @@ impl Config {
 
 fn toml_message(e: &toml::de::Error) -> String {
     e.message().trim().to_string()
+}
+
+/// The message with the line and column where `text` went wrong.
+fn located(e: &toml::de::Error, text: &str) -> String {
+    let Some(span) = e.span() else {
+        return toml_message(e);
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    format!("line {line}, column {column}: {}", toml_message(e))
 }
 
 /// The field an error is about, when serde named it.

@@ -132,3 +132,13 @@ fn secrets_are_read_from_their_source_without_leaking() {
         "{err}"
     );
 }
+
+#[test]
+fn a_syntax_error_says_where_it_is() {
+    let error = Config::parse(
+        Path::new("enrichbox.toml"),
+        "[[instance]]\nname = \"a\"\napi_key_env\n",
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("line 3, column"), "{error}");
+}

@@ -462,6 +462,19 @@ impl Enricher {
                 (false, error.message.clone(), Some(error))
             }
         };
+        // The operator has just seen the provider answer: an open circuit
+        // need not wait out its cool-down.
+        if ok && let Some(breaker) = &self.breaker {
+            let change = breaker.record(
+                &self.config.name,
+                crate::breaker::Health::Up,
+                false,
+                self.config.breaker,
+            );
+            if change == Some(crate::breaker::Change::Closed) {
+                scope.record("circuit-close", json!({"by": "test-connection"}));
+            }
+        }
         ConnectionReport {
             instance: self.config.name.clone(),
             ok,
