@@ -84,6 +84,11 @@ pub fn audit(
     format: TableOrJson,
 ) -> Result<ExitCode> {
     context.authorized(Permission::View, "read the audit trail")?;
+    let since = since
+        .as_deref()
+        .map(parse_since)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let records = if context.audit_target() == crate::audit::AuditTarget::File {
         let path = &context.audit_file;
         if !path.exists() {
@@ -118,4 +123,86 @@ pub fn audit(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--since`: a UTC time (`2026-12-04T10:00:00Z`, seconds optional), a day
+/// (`2026-12-04`) or an age (`90m`, `6h`, `2d`), as the millisecond form the
+/// records carry, so that comparing the text compares the times.
+fn parse_since(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let bad = || {
+        format!(
+            "--since `{text}` is not a time: give a UTC time like 2026-12-04T10:00:00Z, a day like 2026-12-04, or an age like 90m, 6h or 2d"
+        )
+    };
+    if let Some(unit) = text.chars().last().filter(|c| matches!(c, 'm' | 'h' | 'd')) {
+        let amount: i64 = text[..text.len() - 1].parse().map_err(|_| bad())?;
+        let seconds = amount
+            * match unit {
+                'm' => 60,
+                'h' => 3_600,
+                _ => 86_400,
+            };
+        let at = enrichbox_quota::rfc3339(crate::clock::now_unix() - seconds);
+        return Ok(format!("{}.000Z", at.trim_end_matches('Z')));
+    }
+    let (day, time) = text.split_once('T').unwrap_or((text, "00:00:00Z"));
+    let Some(time) = time.strip_suffix('Z').or_else(|| time.strip_suffix('z')) else {
+        return Err(format!("{}; times must be in UTC, ending in Z", bad()));
+    };
+    let numbers = |part: &str, sep: char| -> Option<Vec<u32>> {
+        part.split(sep).map(|n| n.parse().ok()).collect()
+    };
+    let date = numbers(day, '-').filter(|d| d.len() == 3).ok_or_else(bad)?;
+    let (hms, millis) = time.split_once('.').unwrap_or((time, "000"));
+    let mut clock = numbers(hms, ':')
+        .filter(|t| (2..=3).contains(&t.len()))
+        .ok_or_else(bad)?;
+    clock.resize(3, 0);
+    let valid = (1..=12).contains(&date[1])
+        && (1..=31).contains(&date[2])
+        && clock[0] < 24
+        && clock[1] < 60
+        && clock[2] < 61
+        && millis.len() <= 3
+        && millis.bytes().all(|b| b.is_ascii_digit());
+    if !valid {
+        return Err(bad());
+    }
+    Ok(format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:0<3}Z",
+        date[0], date[1], date[2], clock[0], clock[1], clock[2], millis
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_since;
+
+    #[test]
+    fn since_takes_times_days_and_ages_and_refuses_the_rest() {
+        assert_eq!(
+            parse_since("2026-12-04T10:00:00Z").unwrap(),
+            "2026-12-04T10:00:00.000Z"
+        );
+        assert_eq!(
+            parse_since("2026-12-04").unwrap(),
+            "2026-12-04T00:00:00.000Z"
+        );
+        assert_eq!(
+            parse_since("2026-12-04T10:30Z").unwrap(),
+            "2026-12-04T10:30:00.000Z"
+        );
+        assert!(parse_since("2h").unwrap() < crate::clock::now_rfc3339_millis());
+        for bad in [
+            "yesterday",
+            "garbage",
+            "2026-13-01",
+            "2026-12-04T10:00:00+02:00",
+            "5x",
+        ] {
+            let error = parse_since(bad).unwrap_err();
+            assert!(error.contains(bad), "{error}");
+        }
+    }
 }

@@ -160,7 +160,8 @@ enum Command {
         /// Only the records of this lookup id (shown in `lookup --format json`).
         #[arg(long)]
         lookup: Option<String>,
-        /// Only records at or after this RFC 3339 time, e.g. 2026-12-04T10:00:00Z.
+        /// Only records at or after this time: 2026-12-04T10:00:00Z (UTC), a day
+        /// like 2026-12-04, or an age like 90m, 6h, 2d.
         #[arg(long)]
         since: Option<String>,
         #[arg(long, short, value_enum, default_value = "table")]
