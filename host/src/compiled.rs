@@ -149,35 +149,11 @@ impl CompiledCache {
 
     /// Deletes every entry (the key stays). Returns (files, bytes) removed.
     pub fn clear(&self) -> Result<(usize, u64), CacheError> {
-        let failed = |message: String| CacheError::Clear {
-            dir: self.dir.display().to_string(),
-            message,
-        };
-        let mut removed = (0, 0);
-        for entry in self.entries().map_err(failed)? {
-            let path = self.dir.join(&entry.file);
-            fs::remove_file(&path).map_err(|e| failed(format!("{}: {e}", path.display())))?;
-            removed.0 += 1;
-            removed.1 += entry.bytes;
-        }
-        Ok(removed)
+        clear_dir(&self.dir)
     }
 
     pub fn entries(&self) -> Result<Vec<CacheEntry>, String> {
-        let mut entries = Vec::new();
-        let listing = fs::read_dir(&self.dir).map_err(|e| e.to_string())?;
-        for item in listing {
-            let item = item.map_err(|e| e.to_string())?;
-            let name = item.file_name().to_string_lossy().into_owned();
-            let is_entry = Path::new(&name).extension().is_some_and(|e| e == EXTENSION);
-            // Temporary files of an interrupted write are entries too.
-            if is_entry || name.starts_with(".tmp") {
-                let bytes = item.metadata().map(|m| m.len()).unwrap_or(0);
-                entries.push(CacheEntry { file: name, bytes });
-            }
-        }
-        entries.sort_by(|a, b| a.file.cmp(&b.file));
-        Ok(entries)
+        entries_in(&self.dir)
     }
 
     /// `<component sha256>-<engine compatibility hash>.cwasm`: another
@@ -230,6 +206,42 @@ impl CompiledCache {
         file.persist(path).map_err(|e| e.to_string())?;
         Ok(())
     }
+}
+
+/// Deletes the entries in `dir` (and temporary files of interrupted
+/// writes), keeping the key. Needs no trust in the folder: deleting is how
+/// a folder that failed the checks is cleaned up.
+pub fn clear_dir(dir: &Path) -> Result<(usize, u64), CacheError> {
+    let failed = |message: String| CacheError::Clear {
+        dir: dir.display().to_string(),
+        message,
+    };
+    let mut removed = (0, 0);
+    for entry in entries_in(dir).map_err(failed)? {
+        let path = dir.join(&entry.file);
+        fs::remove_file(&path).map_err(|e| failed(format!("{}: {e}", path.display())))?;
+        removed.0 += 1;
+        removed.1 += entry.bytes;
+    }
+    Ok(removed)
+}
+
+/// The entries in `dir`, sorted by name.
+pub fn entries_in(dir: &Path) -> Result<Vec<CacheEntry>, String> {
+    let mut entries = Vec::new();
+    let listing = fs::read_dir(dir).map_err(|e| e.to_string())?;
+    for item in listing {
+        let item = item.map_err(|e| e.to_string())?;
+        let name = item.file_name().to_string_lossy().into_owned();
+        let is_entry = Path::new(&name).extension().is_some_and(|e| e == EXTENSION);
+        // Temporary files of an interrupted write count as entries too.
+        if is_entry || (name.starts_with(".tmp") && !name.starts_with(".tmp-key")) {
+            let bytes = item.metadata().map(|m| m.len()).unwrap_or(0);
+            entries.push(CacheEntry { file: name, bytes });
+        }
+    }
+    entries.sort_by(|a, b| a.file.cmp(&b.file));
+    Ok(entries)
 }
 
 /// The cache's secret: 32 random bytes in a 0600 file, created once.

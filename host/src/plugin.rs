@@ -335,6 +335,28 @@ fn sandbox_state(
     (state, requests)
 }
 
+impl Plugin {
+    /// How this plugin's compiled code was obtained, for `-v`; and whether
+    /// that is worth saying even without it (an untrusted entry replaced).
+    pub fn compile_note(&self) -> (String, bool) {
+        match &self.cache {
+            Some(CacheUse::Hit) => (
+                format!("{}: compiled code loaded from the cache", self.source),
+                false,
+            ),
+            Some(CacheUse::Miss) => (format!("{}: compiled and cached", self.source), false),
+            Some(CacheUse::Replaced(why)) => (
+                format!(
+                    "{}: compiled again; the cached copy was not trusted and is replaced ({why})",
+                    self.source
+                ),
+                true,
+            ),
+            None => (format!("{}: compiled (no cache)", self.source), false),
+        }
+    }
+}
+
 /// A call that may do nothing but compute: no network, no grant.
 fn no_network_spec(timeout: Duration) -> CallSpec {
     CallSpec {

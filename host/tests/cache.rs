@@ -39,6 +39,17 @@ fn the_first_run_fills_a_private_cache_that_clear_empties() {
     assert!(enrichbox(&cache, &["describe"]).status.success());
     assert_eq!(entries(&cache).len(), 1);
 
+    // A damaged entry is said to be replaced, not loaded.
+    let entry = cache.join(listed[0]["file"].as_str().unwrap());
+    let mut bytes = std::fs::read(&entry).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&entry, bytes).unwrap();
+    let repaired = enrichbox(&cache, &["describe"]);
+    assert!(repaired.status.success(), "{repaired:?}");
+    let note = String::from_utf8_lossy(&repaired.stderr);
+    assert!(note.contains("not trusted and is replaced"), "{note}");
+
     let cleared = enrichbox(&cache, &["cache", "clear"]);
     assert!(cleared.status.success(), "{cleared:?}");
     assert!(String::from_utf8_lossy(&cleared.stdout).contains("removed 1 compiled plugin"));
@@ -64,4 +75,10 @@ fn a_cache_folder_others_can_write_is_not_used_and_the_command_says_why() {
 
     let shown = enrichbox(&cache, &["cache", "show"]);
     assert_eq!(shown.status.code(), Some(2));
+
+    // Clearing needs no trust in the folder: it is how one cleans it up.
+    std::fs::write(cache.join("planted.cwasm"), b"not ours").unwrap();
+    let cleared = enrichbox(&cache, &["cache", "clear"]);
+    assert!(cleared.status.success(), "{cleared:?}");
+    assert!(!cache.join("planted.cwasm").exists());
 }

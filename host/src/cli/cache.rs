@@ -23,34 +23,46 @@ pub fn run(context: &Context, command: CacheCommand) -> Result<ExitCode> {
     let Some(dir) = &context.compiled_cache else {
         bail!("no cache folder: set --cache-dir or ENRICHBOX_CACHE_DIR (HOME is not set)");
     };
+    let format = match command {
+        CacheCommand::Show { format } => format,
+        CacheCommand::Clear => return clear(dir),
+    };
     let cache = CompiledCache::open(dir)?;
-    match command {
-        CacheCommand::Show { format } => {
-            let entries = cache.entries().map_err(anyhow::Error::msg)?;
-            if format == TableOrJson::Json {
-                let report = serde_json::json!({
-                    "folder": cache.dir(),
-                    "entries": entries,
-                });
-                println!("{}", serde_json::to_string_pretty(&report)?);
-                return Ok(ExitCode::SUCCESS);
-            }
-            println!("{}", cache.dir().display());
-            if entries.is_empty() {
-                println!("  (empty: plugins are compiled on first use and kept here)");
-            }
-            for entry in &entries {
-                println!("  {:>9}  {}", human_bytes(entry.bytes), entry.file);
-            }
-        }
-        CacheCommand::Clear => {
-            let (files, bytes) = cache.clear()?;
-            println!(
-                "removed {files} compiled plugin(s), {} from {}",
-                human_bytes(bytes),
-                cache.dir().display()
-            );
-        }
+    show(&cache, format)
+}
+
+/// Clearing needs no trust in the folder, so it also cleans one that
+/// failed the checks.
+fn clear(dir: &std::path::Path) -> Result<ExitCode> {
+    if !dir.exists() {
+        println!("nothing to clear: {} does not exist", dir.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (files, bytes) = crate::compiled::clear_dir(dir)?;
+    println!(
+        "removed {files} compiled plugin(s), {} from {}",
+        human_bytes(bytes),
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(cache: &CompiledCache, format: TableOrJson) -> Result<ExitCode> {
+    let entries = cache.entries().map_err(anyhow::Error::msg)?;
+    if format == TableOrJson::Json {
+        let report = serde_json::json!({
+            "folder": cache.dir(),
+            "entries": entries,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{}", cache.dir().display());
+    if entries.is_empty() {
+        println!("  (empty: plugins are compiled on first use and kept here)");
+    }
+    for entry in &entries {
+        println!("  {:>9}  {}", human_bytes(entry.bytes), entry.file);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -90,6 +90,10 @@ impl Context {
         Ok(Arc::new(runtime))
     }
 
+    pub fn report_compile(&self, plugin: &crate::plugin::Plugin) {
+        report_compile(self.verbose, plugin);
+    }
+
     /// A runtime for commands that load a plugin without running lookups.
     pub fn plugin_runtime(&self) -> Result<Arc<Runtime>> {
         self.runtime(1, 0)
@@ -171,5 +175,14 @@ impl Context {
             .as_ref()
             .and_then(|c| c.audit)
             .unwrap_or_default()
+    }
+}
+
+/// Says how a plugin's code was obtained: always when a cached copy was not
+/// trusted, else with `-v`.
+pub(super) fn report_compile(verbose: bool, plugin: &crate::plugin::Plugin) {
+    let (note, always) = plugin.compile_note();
+    if always || verbose {
+        eprintln!("note: {note}");
     }
 }

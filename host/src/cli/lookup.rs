@@ -63,8 +63,9 @@ pub(super) async fn enricher(
         .resolve(instance)
         .map_err(anyhow::Error::msg)?;
     let runtime = context.runtime(concurrency, resolved.config.limits.max_memory_bytes)?;
-    Ok(Enricher::new(runtime, resolved.config)
-        .await?
+    let enricher = Enricher::new(runtime, resolved.config).await?;
+    context.report_compile(enricher.plugin());
+    Ok(enricher
         .with_ledger(context.ledger()?)
         .with_audit(context.audit()?)
         .with_cache(context.cache()?, refresh)
@@ -136,6 +137,7 @@ pub async fn describe(context: &Context, plugin: &str, json: bool) -> Result<Exi
         PluginSource::Bundled(plugin.to_string())
     };
     let loaded = Plugin::load(&runtime, &source).await?;
+    context.report_compile(&loaded);
     let mut stdout = std::io::stdout().lock();
     if json {
         let value = serde_json::json!({

@@ -56,6 +56,7 @@ pub(super) async fn router(
         cache: context.cache()?,
         breaker: context.breaker()?,
         refresh,
+        verbose: context.verbose,
     };
     if policies.is_empty() && policy.is_none() {
         // As before policies existed: every item to one instance.
@@ -145,13 +146,15 @@ struct Starter {
     cache: crate::cache::ResultCache,
     breaker: crate::breaker::Breaker,
     refresh: bool,
+    verbose: bool,
 }
 
 impl Starter {
     async fn enricher(&self, resolved: ResolvedInstance) -> Result<Arc<Enricher>> {
+        let enricher = Enricher::new(self.runtime.clone(), resolved.config).await?;
+        super::context::report_compile(self.verbose, enricher.plugin());
         Ok(Arc::new(
-            Enricher::new(self.runtime.clone(), resolved.config)
-                .await?
+            enricher
                 .with_ledger(self.ledger.clone())
                 .with_audit(self.audit.clone())
                 .with_cache(self.cache.clone(), self.refresh)
