@@ -19,6 +19,9 @@ pub struct AuditRecord {
     pub instance: String,
     pub plugin_sha256: String,
     pub lookup_id: String,
+    /// Who ran the command (the operator), when the host knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
     pub event: String,
     pub detail: Value,
 }
@@ -84,11 +87,18 @@ impl AuditSink for MemorySink {
 #[derive(Clone, Default)]
 pub struct Audit {
     sinks: Vec<Arc<dyn AuditSink>>,
+    operator: Option<String>,
 }
 
 impl Audit {
     pub fn with_sink(mut self, sink: Arc<dyn AuditSink>) -> Audit {
         self.sinks.push(sink);
+        self
+    }
+
+    /// Every record names `operator` as the one who acted.
+    pub fn acting_as(mut self, operator: &str) -> Audit {
+        self.operator = Some(operator.to_string());
         self
     }
 
@@ -140,6 +150,7 @@ impl AuditScope {
             instance: self.instance.clone(),
             plugin_sha256: self.plugin_sha256.clone(),
             lookup_id: self.lookup_id.clone(),
+            operator: self.audit.operator.clone(),
             event: event.to_string(),
             detail,
         };

@@ -337,6 +337,10 @@ fn the_audit_trail_shows_one_lookup_and_never_the_key() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert!(events.iter().all(|e| e["lookup_id"] == id.as_str()));
+    assert!(
+        events.iter().all(|e| e["operator"] == "tester"),
+        "every record names who acted: {events:?}"
+    );
     let names: Vec<&str> = events
         .iter()
         .map(|e| e["event"].as_str().unwrap())

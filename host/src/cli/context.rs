@@ -155,7 +155,7 @@ impl Context {
     pub fn audit(&self) -> Result<crate::audit::Audit> {
         use crate::audit::{Audit, AuditTarget, DatabaseSink, FileSink};
         let target = self.audit_target();
-        let mut audit = Audit::default();
+        let mut audit = Audit::default().acting_as(&self.operator);
         if matches!(target, AuditTarget::File | AuditTarget::Both) {
             let sink = FileSink::open(&self.audit_file).with_context(|| {
                 format!("cannot open the audit trail {}", self.audit_file.display())
