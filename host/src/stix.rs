@@ -32,11 +32,11 @@ pub fn bundle(outcomes: &[LookupOutcome]) -> Value {
             .or_insert_with(|| {
                 let id = format!(
                     "identity--{}",
-                    uuid(&format!("identity {}", outcome.provider))
+                    stable_uuid(&format!("identity {}", outcome.provider))
                 );
                 objects.push(json!({
                     "type": "identity", "spec_version": "2.1", "id": id,
-                    "created": now, "modified": now,
+                    "created": STABLE_TIME, "modified": STABLE_TIME,
                     "name": outcome.provider, "identity_class": "organization",
                 }));
                 id
@@ -69,7 +69,7 @@ pub fn bundle(outcomes: &[LookupOutcome]) -> Value {
             "created": now, "modified": now, "created_by_ref": identity,
             "name": outcome.indicator,
             "description": format!("{} by {} ({} findings)", verdict, outcome.provider, outcome.findings.len()),
-            "indicator_types": ["malicious-activity"],
+            "indicator_types": [if verdict == "malicious" { "malicious-activity" } else { "anomalous-activity" }],
             "pattern": pattern, "pattern_type": "stix", "pattern_version": "2.1",
             "valid_from": first_seen.map(|t| with_millis(&t)).unwrap_or_else(|| now.clone()),
             "confidence": confidence,
@@ -97,10 +97,13 @@ pub fn bundle(outcomes: &[LookupOutcome]) -> Value {
             let malware_id = malware
                 .entry(family.clone())
                 .or_insert_with(|| {
-                    let id = format!("malware--{}", uuid(&format!("malware {family}")));
+                    let id = format!(
+                        "malware--{}",
+                        stable_uuid(&format!("malware {family} by {identity}"))
+                    );
                     let mut object = json!({
                         "type": "malware", "spec_version": "2.1", "id": id,
-                        "created": now, "modified": now, "created_by_ref": identity,
+                        "created": STABLE_TIME, "modified": STABLE_TIME, "created_by_ref": identity,
                         "name": family, "is_family": true,
                     });
                     if !finding.malware_aliases.is_empty() {
@@ -110,9 +113,11 @@ pub fn bundle(outcomes: &[LookupOutcome]) -> Value {
                     id
                 })
                 .clone();
+            // Derived from the (per-run) indicator id, so a second finding
+            // of the same family is recognised below.
             let relationship_id = format!(
                 "relationship--{}",
-                uuid(&format!("{indicator_id} indicates {malware_id}"))
+                stable_uuid(&format!("{indicator_id} indicates {malware_id}"))
             );
             if objects.iter().any(|o| o["id"] == relationship_id.as_str()) {
                 continue;
@@ -147,15 +152,28 @@ fn pattern(outcome: &LookupOutcome) -> Option<String> {
     })
 }
 
-/// A version-4-shaped UUID. Objects of one run are unique by `seed` and a
-/// per-process counter; STIX only needs them unique.
+/// When the provider's `identity` and the `malware` families were
+/// "created": fixed, like their ids, so every run emits the same objects
+/// and a platform importing several runs keeps one of each.
+const STABLE_TIME: &str = "2024-01-01T00:00:00.000Z";
+
+/// A version-4-shaped UUID, unique per run: by `seed`, a per-process
+/// counter, the process and the time.
 fn uuid(seed: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
+    stable_uuid(&format!(
+        "{seed} {} {} {}",
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        std::process::id(),
+        crate::clock::now_rfc3339_millis()
+    ))
+}
+
+/// A version-4-shaped UUID that depends on `seed` alone.
+fn stable_uuid(seed: &str) -> String {
     let mut hasher = Sha256::new();
+    hasher.update(b"enrichbox stix ");
     hasher.update(seed.as_bytes());
-    hasher.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
-    hasher.update(std::process::id().to_le_bytes());
-    hasher.update(crate::clock::now_rfc3339_millis().as_bytes());
     let mut b: [u8; 16] = hasher.finalize()[..16].try_into().expect("16 bytes");
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;

@@ -448,3 +448,39 @@ fn a_reader_that_goes_away_ends_the_command_quietly() {
     assert!(!errors.contains("Broken pipe"), "{errors}");
     assert_eq!(output.status.signal(), Some(13), "{:?}", output.status);
 }
+
+#[test]
+fn stix_runs_share_the_provider_and_malware_objects() {
+    let mock = MockThreatFox::start("k-stix");
+    let s = setup(&mock, "");
+    let ids = |kind: &str| -> Vec<String> {
+        let output = run(
+            &s,
+            "k-stix",
+            &["lookup", "--refresh", "--format", "stix", C2_IP],
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+        let bundle: Value = serde_json::from_str(&stdout(&output)).unwrap();
+        bundle["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["type"] == kind)
+            .map(|o| o["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Importing two runs into a platform must not duplicate the provider
+    // or the families; the indicators are each run's own.
+    assert_eq!(ids("identity"), ids("identity"));
+    let malware = ids("malware");
+    assert!(!malware.is_empty());
+    assert_eq!(malware, ids("malware"));
+    assert_ne!(ids("indicator"), ids("indicator"));
+
+    let failed = run(&s, "k-stix", &["lookup", "--format", "stix", "bad!", C2_IP]);
+    assert!(
+        stderr(&failed).contains("not in the bundle: bad!: invalid-indicator"),
+        "{}",
+        stderr(&failed)
+    );
+}
