@@ -435,3 +435,38 @@ fn a_killed_batch_leaves_every_sent_request_charged_exactly_once() {
     );
     assert!(in_flight <= 1, "{status}");
 }
+
+#[test]
+fn a_new_base_url_is_tested_before_it_is_saved() {
+    let env = Env::new();
+    let mock = MockThreatFox::start(KEY);
+    assert!(env.add_instance("TF", &mock, &[]).status.success());
+    let nowhere = "http://127.0.0.1:1/api/v1/";
+    let refused = env.run("root", &["instance", "update", "TF", "--base-url", nowhere]);
+    assert_eq!(refused.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        text.contains("not saved: the connection test failed"),
+        "{text}"
+    );
+    assert!(
+        !env.ok("root", &["instance", "show", "TF"])
+            .contains("127.0.0.1:1/")
+    );
+
+    env.ok(
+        "root",
+        &[
+            "instance",
+            "update",
+            "TF",
+            "--base-url",
+            nowhere,
+            "--skip-test",
+        ],
+    );
+    assert!(
+        env.ok("root", &["instance", "show", "TF"])
+            .contains("127.0.0.1:1/")
+    );
+}

@@ -46,6 +46,9 @@ pub enum InstanceCommand {
         /// Remove the quota (unlimited).
         #[arg(long, conflicts_with = "quota")]
         no_quota: bool,
+        /// Save a new base URL, key or plugin without testing the connection.
+        #[arg(long)]
+        skip_test: bool,
     },
     /// Enable indicator kinds (needs `update`).
     EnableKind {
@@ -189,19 +192,7 @@ pub async fn run(context: &Context, command: InstanceCommand) -> Result<ExitCode
                 );
             }
             if !skip_test {
-                let runtime = context.runtime(1, config.limits.max_memory_bytes)?;
-                let report = Enricher::new(runtime, config)
-                    .await?
-                    .test_connection()
-                    .await;
-                if !report.ok {
-                    let kind = report.error.as_ref().map_or("error", |e| e.kind.as_str());
-                    bail!(
-                        "not saved: the connection test failed ({kind}): {}\n(fix the settings, or pass --skip-test to save anyway)",
-                        report.message
-                    );
-                }
-                writeln!(out, "connection test: {}", report.message)?;
+                test_before_saving(context, config, &mut out).await?;
             }
             db.insert_instance(&context.operator, &spec)?;
             if !spec.verify_ssl {
@@ -297,6 +288,7 @@ pub async fn run(context: &Context, command: InstanceCommand) -> Result<ExitCode
             name,
             settings,
             no_quota,
+            skip_test,
         } => {
             let db = context.authorized(Permission::Update, "change instances")?;
             let mut spec = managed_spec(context, &db, &name)?;
@@ -309,6 +301,18 @@ pub async fn run(context: &Context, command: InstanceCommand) -> Result<ExitCode
                 bail!(
                     "nothing to change: give at least one setting (see `enrichbox instance update --help`)"
                 );
+            }
+            // What reaches the provider changed: check it still answers, as `add` does.
+            let reaches = [
+                "base_url",
+                "api_key_env",
+                "api_key_file",
+                "verify_ssl",
+                "plugin",
+            ];
+            if !skip_test && reaches.iter().any(|k| changed.contains_key(*k)) {
+                let config = stored_config(db.path(), &spec).map_err(anyhow::Error::msg)?;
+                test_before_saving(context, config, &mut out).await?;
             }
             save(
                 context,
@@ -484,4 +488,26 @@ fn summary(resolved: &ResolvedInstance) -> serde_json::Value {
         "quota": c.quota.map_or("unlimited".to_string(), |q| format!("{}/{}", q.units, q.per.as_str())),
         "origin": resolved.origin,
     })
+}
+
+/// Refuses to save settings the provider does not accept.
+async fn test_before_saving(
+    context: &Context,
+    config: crate::config::InstanceConfig,
+    out: &mut impl Write,
+) -> Result<()> {
+    let runtime = context.runtime(1, config.limits.max_memory_bytes)?;
+    let report = Enricher::new(runtime, config)
+        .await?
+        .test_connection()
+        .await;
+    if !report.ok {
+        let kind = report.error.as_ref().map_or("error", |e| e.kind.as_str());
+        bail!(
+            "not saved: the connection test failed ({kind}): {}\n(fix the settings, or pass --skip-test to save anyway)",
+            report.message
+        );
+    }
+    writeln!(out, "connection test: {}", report.message)?;
+    Ok(())
 }
