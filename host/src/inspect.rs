@@ -33,6 +33,11 @@ pub struct Import {
 /// Compiles `bytes`, lists its imports and exports, and asks it to describe
 /// itself if this host can link it.
 pub async fn inspect(runtime: &Runtime, source: &str, bytes: &[u8]) -> Result<Inspection, String> {
+    if !bytes.starts_with(b"\0asm") {
+        return Err(format!(
+            "{source} is not a WebAssembly file (it does not start with \\0asm)"
+        ));
+    }
     let component = Component::new(runtime.engine(), bytes)
         .map_err(|e| format!("{source} is not a valid WebAssembly component: {e:#}"))?;
     let ty = component.component_type();

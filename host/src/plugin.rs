@@ -175,6 +175,12 @@ impl Plugin {
         source: &str,
         bytes: &[u8],
     ) -> Result<Plugin, LoadError> {
+        if !bytes.starts_with(b"\0asm") {
+            return Err(LoadError::Compile {
+                plugin: source.to_string(),
+                message: "it does not start with \\0asm, so it is not WebAssembly at all".into(),
+            });
+        }
         let sha256 = sha256_hex(bytes);
         let compile_failed = |e: wasmtime::Error| LoadError::Compile {
             plugin: source.to_string(),

@@ -118,6 +118,7 @@ enum Command {
     },
     /// Check that an instance's base URL and API key work (needs `enrich`).
     TestConnection {
+        /// The instance (default: the only one, or default_instance).
         #[arg(long, short)]
         instance: Option<String>,
         /// Print JSON instead of text.
@@ -134,6 +135,7 @@ enum Command {
     Policy(policy::PolicyCommand),
     /// Show each instance's quota: limit, used, given back, remaining, reset (needs `view`).
     Quota {
+        /// The instance (default: the only one, or default_instance).
         #[arg(long, short)]
         instance: Option<String>,
         #[arg(long, short, value_enum, default_value = "table")]
@@ -155,6 +157,7 @@ enum Command {
     Cache(cache::CacheCommand),
     /// Show the audit trail: every capability use, by lookup (needs `view`).
     Audit {
+        /// The instance (default: the only one, or default_instance).
         #[arg(long, short)]
         instance: Option<String>,
         /// Only the records of this lookup id (shown in `lookup --format json`).
