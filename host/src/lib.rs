@@ -19,6 +19,7 @@ mod clock;
 pub mod compiled;
 pub mod config;
 mod convert;
+mod description;
 pub mod inspect;
 mod lookup;
 mod outbound;

@@ -4,50 +4,20 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use enrichbox_indicator::Kind;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
 use crate::bindings::{
-    AuthScheme, ConnectionStatus, EnrichError, Enrichment, Indicator, PluginInfo, ProviderPluginPre,
+    ConnectionStatus, EnrichError, Enrichment, Indicator, PluginInfo, ProviderPluginPre,
 };
 use crate::capabilities::{CappedOutput, Grant, LogLine};
 use crate::compiled::CacheUse;
 use crate::config::{Limits, PluginSource};
-use crate::convert::kind_from_wit;
+use crate::description::check_description;
+pub use crate::description::{Description, KindCost};
 use crate::outbound::{GatePolicy, OutboundGate, OutboundRecord};
 use crate::runtime::Runtime;
 use crate::state::{HostState, InstanceView};
-
-/// What `describe` declared, checked and in host types.
-#[derive(Debug, Clone, Serialize)]
-pub struct Description {
-    pub name: String,
-    pub version: String,
-    pub provider: String,
-    pub kinds: Vec<KindCost>,
-    /// The header the host fills with the instance's API key, if any.
-    pub auth_header: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct KindCost {
-    #[serde(serialize_with = "crate::convert::serialize_kind")]
-    pub kind: Kind,
-    pub api_calls: u32,
-    pub quota_units: u32,
-}
-
-impl Description {
-    pub fn cost(&self, kind: Kind) -> Option<KindCost> {
-        self.kinds.iter().copied().find(|c| c.kind == kind)
-    }
-
-    pub fn supported_kinds(&self) -> Vec<Kind> {
-        self.kinds.iter().map(|c| c.kind).collect()
-    }
-}
 
 /// A compiled, linked plugin, ready to be instantiated many times.
 pub struct Plugin {
@@ -410,49 +380,6 @@ fn classify_trap(error: &wasmtime::Error, timeout: Duration, max_memory: usize) 
         })
         .unwrap_or("unknown trap");
     SandboxFailure::Trap(reason.to_string())
-}
-
-/// A plugin's description is input from untrusted code: check it.
-fn check_description(info: PluginInfo) -> Result<Description, String> {
-    let name = info.name.trim().to_string();
-    if name.is_empty() || name.len() > 64 {
-        return Err("the plugin name must be 1-64 characters".into());
-    }
-    if info.kinds.is_empty() {
-        return Err("the plugin supports no indicator kind".into());
-    }
-    let mut kinds: Vec<KindCost> = Vec::new();
-    for cost in &info.kinds {
-        let kind = kind_from_wit(cost.kind);
-        if kinds.iter().any(|k| k.kind == kind) {
-            return Err(format!("the kind `{kind}` is declared twice"));
-        }
-        if cost.api_calls > 100 || cost.quota_units > 100 {
-            return Err(format!(
-                "the cost declared for `{kind}` is above 100 calls or units"
-            ));
-        }
-        kinds.push(KindCost {
-            kind,
-            api_calls: cost.api_calls,
-            quota_units: cost.quota_units,
-        });
-    }
-    let auth_header = match info.auth {
-        AuthScheme::None => None,
-        AuthScheme::Header(name) => {
-            http::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("`{name}` is not a valid header name"))?;
-            Some(name)
-        }
-    };
-    Ok(Description {
-        name,
-        version: info.version,
-        provider: info.provider,
-        kinds,
-        auth_header,
-    })
 }
 
 /// The hex SHA-256 of a component, as pinned by `plugin_sha256`.
