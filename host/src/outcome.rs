@@ -49,6 +49,29 @@ pub struct LookupOutcome {
 }
 
 impl LookupOutcome {
+    /// A result with nothing in it yet: no verdict, no error, nothing spent.
+    pub fn empty(indicator: &str, kind: Option<String>, instance: &str, provider: &str) -> Self {
+        LookupOutcome {
+            indicator: indicator.to_string(),
+            kind,
+            instance: instance.to_string(),
+            provider: provider.to_string(),
+            verdict: None,
+            findings: Vec::new(),
+            error: None,
+            raw: None,
+            lookup_id: String::new(),
+            cached: false,
+            cache_age_seconds: None,
+            requests: Vec::new(),
+            log: Vec::new(),
+            output: String::new(),
+            units_charged: 0,
+            policy: None,
+            consulted: Vec::new(),
+        }
+    }
+
     pub fn succeeded(&self) -> bool {
         self.error.is_none()
     }

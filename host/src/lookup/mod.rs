@@ -211,25 +211,13 @@ impl Enricher {
             "lookup-start",
             json!({"input": input, "kind": kind.map(|k| k.as_str())}),
         );
-        let mut outcome = LookupOutcome {
-            indicator: input.trim().to_string(),
-            kind: kind.map(|k| k.to_string()),
-            instance: self.config.name.clone(),
-            provider: self.plugin.description.provider.clone(),
-            verdict: None,
-            findings: Vec::new(),
-            error: None,
-            raw: None,
-            lookup_id: scope.lookup_id().to_string(),
-            cached: false,
-            cache_age_seconds: None,
-            requests: Vec::new(),
-            log: Vec::new(),
-            output: String::new(),
-            units_charged: 0,
-            policy: None,
-            consulted: Vec::new(),
-        };
+        let mut outcome = LookupOutcome::empty(
+            input.trim(),
+            kind.map(|k| k.to_string()),
+            &self.config.name,
+            &self.plugin.description.provider,
+        );
+        outcome.lookup_id = scope.lookup_id().to_string();
         self.run_lookup(input, kind, &scope, &mut outcome).await;
         scope.record(
             "lookup-end",

@@ -132,23 +132,7 @@ pub fn merge(policy: &str, outcomes: Vec<LookupOutcome>) -> LookupOutcome {
 /// A result for an indicator that could not be run at all (a lookup task
 /// that died, an instance that was not prepared): never a silent gap.
 pub(crate) fn failure(indicator: &str, kind: Option<&str>, message: &str) -> LookupOutcome {
-    LookupOutcome {
-        indicator: indicator.to_string(),
-        kind: kind.map(str::to_string),
-        instance: String::new(),
-        provider: String::new(),
-        verdict: None,
-        findings: Vec::new(),
-        error: Some(LookupError::new(ErrorKind::PluginFailed, message)),
-        raw: None,
-        lookup_id: String::new(),
-        cached: false,
-        cache_age_seconds: None,
-        requests: Vec::new(),
-        log: Vec::new(),
-        output: String::new(),
-        units_charged: 0,
-        policy: None,
-        consulted: Vec::new(),
-    }
+    let mut outcome = LookupOutcome::empty(indicator, kind.map(str::to_string), "", "");
+    outcome.error = Some(LookupError::new(ErrorKind::PluginFailed, message));
+    outcome
 }

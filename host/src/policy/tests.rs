@@ -228,25 +228,12 @@ fn a_forced_policy_reports_what_it_does_not_take() {
 }
 
 fn outcome(instance: &str, verdict: Option<&str>, error: Option<ErrorKind>) -> LookupOutcome {
-    LookupOutcome {
-        indicator: "1.2.3.4".into(),
-        kind: Some("ip".into()),
-        instance: instance.into(),
-        provider: "ThreatFox".into(),
-        verdict: verdict.map(str::to_string),
-        findings: Vec::new(),
-        error: error.map(|k| LookupError::new(k, format!("{instance} broke"))),
-        raw: None,
-        lookup_id: format!("id-{instance}"),
-        cached: false,
-        cache_age_seconds: None,
-        requests: Vec::new(),
-        log: Vec::new(),
-        output: String::new(),
-        units_charged: 1,
-        policy: None,
-        consulted: Vec::new(),
-    }
+    let mut outcome = LookupOutcome::empty("1.2.3.4", Some("ip".into()), instance, "ThreatFox");
+    outcome.verdict = verdict.map(str::to_string);
+    outcome.error = error.map(|k| LookupError::new(k, format!("{instance} broke")));
+    outcome.lookup_id = format!("id-{instance}");
+    outcome.units_charged = 1;
+    outcome
 }
 
 fn finding(record: &str, family: &str) -> FindingOut {
