@@ -440,7 +440,13 @@ fn a_killed_batch_leaves_every_sent_request_charged_exactly_once() {
 fn a_new_base_url_is_tested_before_it_is_saved() {
     let env = Env::new();
     let mock = MockThreatFox::start(KEY);
-    assert!(env.add_instance("TF", &mock, &[]).status.success());
+    let added = env.add_instance("TF", &mock, &[]);
+    assert!(added.status.success());
+    assert!(
+        err(&added).contains("uses plain http://"),
+        "a key sent in clear text is worth a warning: {}",
+        err(&added)
+    );
     let nowhere = "http://127.0.0.1:1/api/v1/";
     let refused = env.run("root", &["instance", "update", "TF", "--base-url", nowhere]);
     assert_eq!(refused.status.code(), Some(2));

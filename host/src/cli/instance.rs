@@ -191,10 +191,16 @@ pub async fn run(context: &Context, command: InstanceCommand) -> Result<ExitCode
                     "an instance named `{name}` exists already; change it with `enrichbox instance update`"
                 );
             }
+            let cleartext = config.base_url.scheme() == "http";
             if !skip_test {
                 test_before_saving(context, config, &mut out).await?;
             }
             db.insert_instance(&context.operator, &spec)?;
+            if cleartext {
+                crate::warn_once(&format!(
+                    "instance `{name}` uses plain http://: its API key crosses the network unencrypted"
+                ));
+            }
             if !spec.verify_ssl {
                 crate::warn_once(&format!(
                     "instance `{name}` does not verify TLS certificates (verify_ssl = false)"
