@@ -14,6 +14,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::client::conn::http1::SendRequest;
 use hyper::client::conn::http2;
+use hyper_util::rt::TokioExecutor;
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
@@ -89,12 +90,12 @@ pub async fn send(
         // An HTTP/2 connection carries any number of requests at once.
         if let Some(mut shared) = route.pool.shared(&key) {
             mark_sent()?;
-            match send_on_h2(&mut shared, request, limits.deadline).await {
+            match try_send(shared.try_send_request(request), limits.deadline).await {
                 Ok(response) => {
                     route.pool.note_reused();
                     break (None, response);
                 }
-                Err(Unsent(unsent)) => {
+                Err(Unsent(unsent, _)) => {
                     route.pool.forget_shared(&key);
                     request = unsent;
                     continue;
@@ -109,30 +110,25 @@ pub async fn send(
         mark_sent()?;
         let mut sender = match connection {
             Opened::Http2(mut shared) => {
-                match send_on_h2(&mut shared, request, limits.deadline).await {
+                match try_send(shared.try_send_request(request), limits.deadline).await {
                     Ok(response) => break (None, response),
-                    Err(Unsent(_)) => return Err(Error::ConnectionTerminated),
+                    Err(Unsent(..)) => return Err(Error::ConnectionTerminated),
                     Err(Failed(e)) => return Err(e),
                 }
             }
             Opened::Http1(sender) => sender,
         };
-        match tokio::time::timeout(remaining(limits.deadline), sender.try_send_request(request))
-            .await
-        {
-            Err(_) => return Err(Error::ConnectionReadTimeout),
-            Ok(Ok(response)) => {
+        match try_send(sender.try_send_request(request), limits.deadline).await {
+            Ok(response) => {
                 if reused {
                     route.pool.note_reused();
                 }
                 break (Some(sender), response);
             }
-            Ok(Err(mut failed)) => match failed.take_message() {
-                // The server closed an idle connection under us before the
-                // request left: nothing was sent, so another one may carry it.
-                Some(unsent) if reused => request = unsent,
-                _ => return Err(Error::from(failed.into_error())),
-            },
+            // The server closed an idle connection under us before the
+            // request left: nothing was sent, so another one may carry it.
+            Err(Unsent(unsent, _)) if reused => request = unsent,
+            Err(Unsent(_, e) | Failed(e)) => return Err(e),
         }
     };
 
@@ -198,39 +194,32 @@ enum Opened {
     Http2(http2::SendRequest<WasiBody>),
 }
 
-enum H2Failure {
+/// Why a request did not get a response.
+enum SendFailure {
     /// The connection was gone before the request left; it may go elsewhere.
-    Unsent(Request<WasiBody>),
+    Unsent(Request<WasiBody>, Error),
     Failed(Error),
 }
-use H2Failure::{Failed, Unsent};
+use SendFailure::{Failed, Unsent};
 
-async fn send_on_h2(
-    sender: &mut http2::SendRequest<WasiBody>,
-    request: Request<WasiBody>,
+/// Awaits one `try_send_request` (HTTP/1.1 or HTTP/2) within the deadline,
+/// keeping the request when the connection never took it.
+async fn try_send(
+    sending: impl Future<
+        Output = Result<
+            Response<hyper::body::Incoming>,
+            hyper::client::conn::TrySendError<Request<WasiBody>>,
+        >,
+    >,
     deadline: Instant,
-) -> Result<Response<hyper::body::Incoming>, H2Failure> {
-    match tokio::time::timeout(remaining(deadline), sender.try_send_request(request)).await {
+) -> Result<Response<hyper::body::Incoming>, SendFailure> {
+    match tokio::time::timeout(remaining(deadline), sending).await {
         Err(_) => Err(Failed(Error::ConnectionReadTimeout)),
         Ok(Ok(response)) => Ok(response),
         Ok(Err(mut failed)) => match failed.take_message() {
-            Some(unsent) => Err(Unsent(unsent)),
+            Some(unsent) => Err(Unsent(unsent, Error::from(failed.into_error()))),
             None => Err(Failed(Error::from(failed.into_error()))),
         },
-    }
-}
-
-/// Runs HTTP/2 connection tasks on the host's tokio runtime.
-#[derive(Clone, Copy)]
-struct TokioExecutor;
-
-impl<F> hyper::rt::Executor<F> for TokioExecutor
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    fn execute(&self, future: F) {
-        tokio::spawn(future);
     }
 }
 
@@ -263,7 +252,7 @@ async fn open(key: &PoolKey, route: &Route, limits: SendLimits) -> Result<Opened
         };
         if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
             let (sender, connection) =
-                http2::handshake(TokioExecutor, TokioIo::new(stream)).await?;
+                http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await?;
             tokio::spawn(connection);
             route.pool.note_opened();
             route.pool.share(key.clone(), sender.clone());
