@@ -34,14 +34,11 @@ pub(super) async fn router(
     };
     // Sandboxes must hold the hungriest instance this run may start, and a
     // parallel policy has up to three lookups in flight per item.
-    let max_memory = registry
-        .all()
-        .map(|all| {
-            all.iter()
-                .map(|i| i.config.limits.max_memory_bytes)
-                .max()
-                .unwrap_or(0)
-        })
+    let instances = registry.all().map_err(anyhow::Error::msg)?;
+    let max_memory = instances
+        .iter()
+        .map(|i| i.config.limits.max_memory_bytes)
+        .max()
         .unwrap_or(0);
     let in_flight = if policies.iter().any(|p| p.mode == Mode::Parallel) {
         concurrency.saturating_mul(3)
@@ -64,7 +61,6 @@ pub(super) async fn router(
         return Ok((Router::single(start.enricher(resolved).await?), 0));
     }
     let mut router = Router::with_policies(policies, policy).map_err(anyhow::Error::msg)?;
-    let instances = registry.all().map_err(anyhow::Error::msg)?;
     check_instances(router.policies(), &instance_names(&instances)).map_err(anyhow::Error::msg)?;
 
     let mut needed: Vec<String> = Vec::new();
