@@ -1,6 +1,7 @@
 //! `enrichbox enrich`: many indicators from a file, against the local mock.
 
-use std::io::Write;
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
@@ -49,21 +50,15 @@ impl Env {
     }
 
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_enrichbox"))
-            .current_dir(self.dir.path())
-            .args(["--db", self.db.to_str().unwrap(), "--as", "admin"])
-            .args(args)
-            .env("TF_KEY", KEY)
-            .env_remove("ENRICHBOX_CONFIG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
-        drop(input);
-        child.wait_with_output().unwrap()
+        common::output_with_stdin(
+            Command::new(env!("CARGO_BIN_EXE_enrichbox"))
+                .current_dir(self.dir.path())
+                .args(["--db", self.db.to_str().unwrap(), "--as", "admin"])
+                .args(args)
+                .env("TF_KEY", KEY)
+                .env_remove("ENRICHBOX_CONFIG"),
+            stdin.unwrap_or(""),
+        )
     }
 
     fn file(&self, name: &str, text: &str) -> String {

@@ -1,9 +1,8 @@
 //! A temporary configuration and database, and the enrichbox binary run
 //! against them.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use enrichbox_tests::mock::MockThreatFox;
 use serde_json::Value;
@@ -32,25 +31,19 @@ impl Env {
     }
 
     pub fn run(&self, operator: &str, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_enrichbox"))
-            .current_dir(self.dir.path())
-            .arg("--config")
-            .arg(&self.config)
-            .args(["--db", self.db.to_str().unwrap(), "--as", operator])
-            .args(args)
-            .env("TF_KEY", KEY)
-            .env_remove("ENRICHBOX_CONFIG")
-            .env_remove("ENRICHBOX_DB")
-            .env_remove("ENRICHBOX_OPERATOR")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
-        drop(input);
-        child.wait_with_output().unwrap()
+        super::common::output_with_stdin(
+            Command::new(env!("CARGO_BIN_EXE_enrichbox"))
+                .current_dir(self.dir.path())
+                .arg("--config")
+                .arg(&self.config)
+                .args(["--db", self.db.to_str().unwrap(), "--as", operator])
+                .args(args)
+                .env("TF_KEY", KEY)
+                .env_remove("ENRICHBOX_CONFIG")
+                .env_remove("ENRICHBOX_DB")
+                .env_remove("ENRICHBOX_OPERATOR"),
+            stdin.unwrap_or(""),
+        )
     }
 
     pub fn enrich(&self, args: &[&str], stdin: &str) -> (Output, Vec<Value>) {

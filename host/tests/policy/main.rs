@@ -3,6 +3,8 @@
 //! and database policies, against local ThreatFox mocks (one per instance,
 //! so each instance's requests can be counted).
 
+#[path = "../common/mod.rs"]
+mod common;
 mod env;
 mod manage;
 mod routing;
